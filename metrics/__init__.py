@@ -1,0 +1,1 @@
+"""DCASE SELD metrics and DCASE CSV reading / writing."""

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Creates ./.venv and installs requirements.txt into it. Idempotent: a second run only checks a stamp.
+# Usage: bash script/setup.sh            (PYTHON=python3.12 bash script/setup.sh to choose the interpreter)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+venv=.venv
+stamp="$venv/.requirements.sha256"
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/python" ]]; then
+  exit 0
+fi
+
+python_bin=${PYTHON:-}
+if [[ -z "$python_bin" ]]; then
+  for candidate in python3.11 python3.12 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then python_bin=$candidate; break; fi
+  done
+fi
+echo "[setup] creating $venv with $python_bin and installing requirements.txt (about a minute on first run)"
+[[ -x "$venv/bin/python" ]] || "$python_bin" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null
+"$venv/bin/python" -m pip install --quiet -r requirements.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+echo "$want" > "$stamp"
+echo "[setup] done"

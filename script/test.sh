@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Sets everything up (./.venv) and runs the test suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash script/setup.sh
+exec .venv/bin/python -m pytest "$@"
