@@ -12,3 +12,6 @@ class InputError(Exception):
         self.path = None if path is None else Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}" if path is not None else problem)
+
+    def __reduce__(self):  # picklable, so worker processes can raise it to the parent
+        return type(self), (self.path, self.problem)
