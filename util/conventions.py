@@ -35,6 +35,11 @@ NUM_AUDIO_CHANNELS: int = 4
 #: Multi-ACCDOA output tracks per class and ADPIT dummy tracks in the targets.
 NUM_TRACKS: int = 3
 NUM_ADPIT_TRACKS: int = 6
+#: Values of one ADPIT target track per class: activity (0/1), unit direction x, y, z, distance in metres.
+ADPIT_TARGET_FIELDS: tuple[str, ...] = ("activity", "x", "y", "z", "distance_m")
+#: ADPIT dummy-track slots used for a class with 1, 2, 3 instances in a frame: A0 | B0 B1 | C0 C1 C2.
+ADPIT_GROUPS: tuple[tuple[int, ...], ...] = tuple(
+    tuple(range(n * (n - 1) // 2, n * (n + 1) // 2)) for n in range(1, NUM_TRACKS + 1))
 
 #: Tetrahedral microphone array (Eigenmike-like em32 subset used by STARSS23): capsule (azimuth, elevation)
 #: in degrees, channel order 1..4, on a rigid sphere of this radius (metres).
@@ -45,3 +50,11 @@ SPEED_OF_SOUND_M_S: float = 343.0
 #: STARSS23 file-name folds: fold3 = development training set, fold4 = development test set.
 TRAIN_FOLD: str = "fold3"
 TEST_FOLD: str = "fold4"
+
+#: Visual front end (AV baseline): size of the resized video copies (width, height), person boxes kept per
+#: frame, points per Gaussian box vector, detector score threshold, and the default frame-cache size for the ViT.
+VIDEO_SIZE: tuple[int, int] = (360, 180)
+VISUAL_NUM_BOXES: int = 6
+VISUAL_NUM_POINTS: int = 37
+DETECTION_SCORE_THRESHOLD: float = 0.1
+FRAME_CACHE_SIZE: tuple[int, int] = (128, 64)

@@ -1,0 +1,1 @@
+"""Benchmarks and straightforward reference implementations used to check the fast code."""

@@ -1,0 +1,147 @@
+"""The feature cache: one memory-mappable ``.npy`` per recording for features and for ADPIT labels.
+
+Layout (written by :func:`feature.extract.build_feature_cache` / ``python seld.py extract``)::
+
+    <cache_dir>/<feature>_<format>_<key>/      key = hash of every feature setting, format, dtype and the
+      config.json                               resolved dataset path, so a changed setting never reuses stale
+      features/<split_dir>/<name>.npy           features; (C, T, F) float32 or float16, raw (not normalised)
+      labels/<split_dir>/<name>.npy             (T_label, 6, 5, 13) float32 ADPIT targets (only with metadata)
+      stamps/<split_dir>/<name>.json            size + mtime of the sources; a file is redone when they change
+      stats.npz                                 mean, std (C, F) float32 over the TRAINING split's frames
+                                                (mean 0, std 1 for features the baseline leaves raw)
+
+``T = T_label * frames_per_label``, ``T_label = ceil(duration / 0.1 s)``: feature frame ``t`` belongs to label
+frame ``t // frames_per_label``.
+
+API for the data loader::
+
+    cache = FeatureCache.open(folder)        # or build_feature_cache(...) which returns it
+    cache.recordings("train")                # [Recording(split_dir, name), ...] (split: train/test/eval/None)
+    x = cache.features(rec)                  # np.memmap (C, T, F), raw
+    y = cache.labels(rec)                    # np.memmap (T_label, 6, 5, 13); cache.has_labels(rec)
+    mean, std = cache.stats                  # (C, F) float32 each
+    x_norm = cache.normalize(x[:, t0:t1])    # (x - mean) / std as float32
+    cache.frames_per_label, cache.feature_config, cache.audio_format, cache.feature_shape
+    cache.extractor()                        # the FeatureExtractor that made the cache (for new recordings)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from feature.base import FeatureConfig, FeatureExtractor, build_extractor
+from util.errors import InputError
+from util.layout import Recording, list_recordings
+
+#: bump when the on-disk format changes (part of the cache key)
+CACHE_VERSION: int = 1
+FEATURE_DTYPES: tuple[str, ...] = ("float32", "float16")
+CONFIG_FILE = "config.json"
+STATS_FILE = "stats.npz"
+
+
+def cache_key(config: FeatureConfig, audio_format: str, data_dir: str | Path, dtype: str) -> str:
+    """Hash of everything that determines the cached values."""
+    blob = json.dumps({"feature": config.to_dict(), "format": audio_format, "dtype": dtype, "version": CACHE_VERSION,
+                       "data_dir": str(Path(data_dir).resolve())}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def cache_folder(cache_dir: str | Path, config: FeatureConfig, audio_format: str, data_dir: str | Path,
+                 dtype: str = "float32") -> Path:
+    """The folder ``<cache_dir>/<feature>_<format>_<key>`` of one feature setting of one dataset."""
+    return Path(cache_dir) / f"{config.name}_{audio_format}_{cache_key(config, audio_format, data_dir, dtype)}"
+
+
+def normalize_features(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(x - mean) / std for features (C, T, F) or batches (..., C, T, F) with stats (C, F)."""
+    return ((np.asarray(x, dtype=np.float32) - mean[:, None, :]) / std[:, None, :]).astype(np.float32, copy=False)
+
+
+class FeatureCache:
+    """Read access to a cache folder (see the module docstring)."""
+
+    def __init__(self, folder: str | Path, meta: dict[str, Any]):
+        self.folder = Path(folder)
+        self.meta = meta
+        self.feature_config = FeatureConfig.from_dict(meta["feature"])
+        self.audio_format: str = meta["format"]
+        self.dtype: str = meta["dtype"]
+        self.frames_per_label: int = int(meta["frames_per_label"])
+        self.feature_shape: tuple[int, int] = tuple(meta["feature_shape"])  # (C, F)
+        self.normalised_by_stats: bool = bool(meta["normalise"])
+        self._stats: tuple[np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def open(cls, folder: str | Path) -> "FeatureCache":
+        """Open an existing cache folder; InputError if it is not one."""
+        folder = Path(folder)
+        path = folder / CONFIG_FILE
+        if not path.is_file():
+            raise InputError(folder, f"not a feature cache (no {CONFIG_FILE}); run `seld.py extract` first")
+        try:
+            meta = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"corrupt cache config ({exc})") from exc
+        return cls(folder, meta)
+
+    # paths -----------------------------------------------------------------------------------------------
+    def feature_path(self, rec: Recording) -> Path:
+        return self.folder / "features" / rec.split_dir / f"{rec.name}.npy"
+
+    def label_path(self, rec: Recording) -> Path:
+        return self.folder / "labels" / rec.split_dir / f"{rec.name}.npy"
+
+    def stamp_path(self, rec: Recording) -> Path:
+        return self.folder / "stamps" / rec.split_dir / f"{rec.name}.json"
+
+    # contents --------------------------------------------------------------------------------------------
+    def recordings(self, split: str | None = None) -> list[Recording]:
+        """Recordings with cached features, optionally of one split (``train``, ``test``, ``eval``)."""
+        return list_recordings(self.folder / "features", ".npy", split)
+
+    def has_labels(self, rec: Recording) -> bool:
+        return self.label_path(rec).is_file()
+
+    def features(self, rec: Recording) -> np.ndarray:
+        """Raw features, memory-mapped, (C, T, F)."""
+        return self._load(self.feature_path(rec))
+
+    def labels(self, rec: Recording) -> np.ndarray:
+        """ADPIT targets, memory-mapped, (T_label, 6, 5, 13); InputError when the recording has no metadata."""
+        return self._load(self.label_path(rec))
+
+    @staticmethod
+    def _load(path: Path) -> np.ndarray:
+        if not path.is_file():
+            raise InputError(path, "not in the feature cache")
+        try:
+            return np.load(path, mmap_mode="r")
+        except ValueError as exc:
+            raise InputError(path, f"corrupt cache file ({exc})") from exc
+
+    @property
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std), each (C, F) float32, of the training split (identity for un-normalised features)."""
+        if self._stats is None:
+            path = self.folder / STATS_FILE
+            if not path.is_file():
+                raise InputError(path, "no normalisation statistics: extract the train split into this cache first")
+            with np.load(path) as z:
+                self._stats = (z["mean"].astype(np.float32), z["std"].astype(np.float32))
+        return self._stats
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        """Standardise features (C, T, F) (or (..., C, T, F)) with the training statistics."""
+        return normalize_features(x, *self.stats)
+
+    def extractor(self) -> FeatureExtractor:
+        """The extractor that produced this cache (to featurise new recordings identically)."""
+        return build_extractor(self.feature_config)
+
+    def __repr__(self) -> str:
+        return f"FeatureCache({str(self.folder)!r}, {self.feature_config.name}, {self.audio_format})"

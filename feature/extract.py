@@ -1,0 +1,241 @@
+"""Feature extraction of a dataset into the cache (``python seld.py extract``) and of single wav files.
+
+``build_feature_cache(data_dir, "foa", "logmel_iv", cache_dir="cache", workers=2)`` extracts every recording of
+``<data_dir>/foa_dev`` and ``<data_dir>/foa_eval`` (split "eval", no labels) into one cache (in parallel,
+resumable: finished files whose sources did not change are skipped, every file is written atomically), the ADPIT labels of those with ``metadata_dev`` CSVs, the training statistics, and
+returns the :class:`feature.cache.FeatureCache`. ``extract_file(path, extractor)`` featurises one recording
+(e.g. a user's recording for ``seld.py predict``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from feature.base import FeatureConfig, FeatureExtractor, build_extractor, extractor_class, extractor_names
+from feature.cache import CONFIG_FILE, FEATURE_DTYPES, STATS_FILE, FeatureCache, cache_folder
+from feature.labels import read_adpit_targets
+from util.audio_io import read_audio
+from util.errors import InputError
+from util.fileio import atomic_path, write_text_atomic
+from util.layout import AUDIO_FORMATS, DatasetLayout, Recording
+from util.parallel import run_parallel
+
+#: dataset stages read into one cache: ``<fmt>_dev/`` and ``<fmt>_eval/`` (evaluation recordings, split "eval")
+STAGES: tuple[str, ...] = ("dev", "eval")
+#: floor of the standard deviation in the normalisation statistics
+STD_FLOOR: float = 1e-6
+
+
+def extract_file(path: str | Path, extractor: FeatureExtractor) -> np.ndarray:
+    """Features (C, T, F) float32 of one wav file; InputError on a wrong channel count / sample rate / corrupt file."""
+    audio, _ = read_audio(path, channels=extractor.input_channels, sample_rate=extractor.config.sample_rate)
+    return extractor.extract(audio)
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """np.save to a temporary file renamed into place."""
+    with atomic_path(path) as tmp:
+        np.save(tmp, array)
+
+
+def _source_signature(*paths: Path | None) -> list[Any]:
+    sig = []
+    for p in paths:
+        if p is None or not p.is_file():
+            sig.append(None)
+        else:
+            st = p.stat()
+            sig.append([p.name, st.st_size, st.st_mtime_ns])
+    return sig
+
+
+def _is_finished(cache: FeatureCache, rec: Recording, signature: list[Any]) -> bool:
+    stamp = cache.stamp_path(rec)
+    if not (stamp.is_file() and cache.feature_path(rec).is_file()):
+        return False
+    try:
+        return json.loads(stamp.read_text()) == signature
+    except json.JSONDecodeError:
+        return False
+
+
+def _extract_recording(extractor: FeatureExtractor, cache: FeatureCache, rec: Recording, audio_path: Path,
+                       csv_path: Path | None, signature: list[Any]) -> None:
+    """Features, labels and stamp of one recording (run in a worker)."""
+    feats = extract_file(audio_path, extractor)
+    save_npy_atomic(cache.feature_path(rec), feats.astype(cache.dtype, copy=False))
+    if csv_path is not None:
+        num_label_frames = feats.shape[1] // extractor.frames_per_label
+        save_npy_atomic(cache.label_path(rec), read_adpit_targets(csv_path, num_label_frames))
+    elif cache.label_path(rec).exists():
+        cache.label_path(rec).unlink()
+    write_text_atomic(cache.stamp_path(rec), json.dumps(signature))
+
+
+_WORKER_EXTRACTOR: FeatureExtractor | None = None
+
+
+def _init_worker(config_dict: dict[str, Any]) -> None:
+    global _WORKER_EXTRACTOR
+    _WORKER_EXTRACTOR = build_extractor(FeatureConfig.from_dict(config_dict))
+
+
+def _worker_job(folder: str, rec: Recording, audio_path: Path, csv_path: Path | None, signature: list[Any]) -> None:
+    assert _WORKER_EXTRACTOR is not None
+    _extract_recording(_WORKER_EXTRACTOR, FeatureCache.open(folder), rec, audio_path, csv_path, signature)
+
+
+#: feature frames read at a time when accumulating statistics (bounded memory for long recordings)
+STATS_BLOCK_FRAMES: int = 4096
+
+
+def compute_stats(cache: FeatureCache, recordings: list[Recording], progress: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std (C, F) over every frame of ``recordings`` (float64 accumulation)."""
+    channels, bins = cache.feature_shape
+    total, total_sq = np.zeros((channels, bins)), np.zeros((channels, bins))
+    count = 0
+    for rec in tqdm(recordings, desc="statistics", unit="file", leave=False, disable=not progress):
+        feats = cache.features(rec)
+        for start in range(0, feats.shape[1], STATS_BLOCK_FRAMES):
+            x = np.asarray(feats[:, start:start + STATS_BLOCK_FRAMES], dtype=np.float64)
+            total += x.sum(axis=1)
+            total_sq += np.square(x).sum(axis=1)
+        count += feats.shape[1]
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0))
+    return mean.astype(np.float32), np.maximum(std, STD_FLOOR).astype(np.float32)
+
+
+def _read_stamp(cache: FeatureCache, rec: Recording) -> str:
+    path = cache.stamp_path(rec)
+    return path.read_text() if path.is_file() else ""
+
+
+def _update_stats(cache: FeatureCache, progress: bool) -> None:
+    """(Re)write stats.npz when the set of cached training recordings changed."""
+    path = cache.folder / STATS_FILE
+    train = cache.recordings("train")
+    # keyed by the training recordings and their source stamps: a re-extracted file refreshes the statistics
+    names = np.array([f"{r.split_dir}/{r.name}:{_read_stamp(cache, r)}" for r in train])
+    if path.is_file():
+        with np.load(path) as z:
+            if np.array_equal(z["recordings"], names):
+                return
+    channels, bins = cache.feature_shape
+    if not cache.normalised_by_stats:
+        mean, std = np.zeros((channels, bins), np.float32), np.ones((channels, bins), np.float32)
+    elif not train:
+        return
+    else:
+        mean, std = compute_stats(cache, train, progress)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, mean=mean, std=std, recordings=names)
+    cache._stats = None
+
+
+def build_feature_cache(data_dir: str | Path, audio_format: str, feature: str | FeatureConfig,
+                        cache_dir: str | Path = "cache", workers: int = 1, splits: list[str] | None = None,
+                        dtype: str = "float32", progress: bool = True) -> FeatureCache:
+    """Extract features (+ labels, + training statistics) of a STARSS23-layout dataset into the cache.
+
+    ``feature`` is an extractor name (default settings) or a full FeatureConfig; ``splits`` a subset of
+    train/test/eval (None = all). Returns the cache; a second call with the same settings skips finished files.
+    """
+    if audio_format not in AUDIO_FORMATS:
+        raise ValueError(f"unknown audio format {audio_format!r}; choose from {AUDIO_FORMATS}")
+    if dtype not in FEATURE_DTYPES:
+        raise ValueError(f"dtype must be one of {FEATURE_DTYPES}")
+    extractor = build_extractor(feature)
+    if audio_format not in extractor.formats:
+        raise ValueError(f"feature {extractor.name!r} does not accept {audio_format} audio "
+                         f"(choose from {extractor_names(audio_format)})")
+    sources: dict[Recording, DatasetLayout] = {}  # dev stage (foa_dev/...) and evaluation stage (foa_eval/...)
+    for stage in STAGES:
+        layout = DatasetLayout(data_dir, stage)
+        for rec in layout.recordings(audio_format):
+            if (splits is None or rec.split in splits) and rec not in sources:
+                sources[rec] = layout
+    recordings = sorted(sources)
+    if not recordings:
+        raise InputError(DatasetLayout(data_dir).audio_dir(audio_format),
+                         f"no .wav recordings found (splits: {splits or 'all'})")
+
+    folder = cache_folder(cache_dir, extractor.config, audio_format, data_dir, dtype)
+    meta = {"feature": extractor.config.to_dict(), "format": audio_format, "dtype": dtype,
+            "data_dir": str(Path(data_dir).resolve()), "frames_per_label": extractor.frames_per_label,
+            "frame_shift_s": extractor.frame_shift_s, "feature_shape": list(extractor.feature_shape),
+            "normalise": extractor.normalise}
+    if not (folder / CONFIG_FILE).is_file():
+        write_text_atomic(folder / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
+    cache = FeatureCache.open(folder)
+
+    jobs = []
+    for rec in recordings:
+        layout = sources[rec]
+        audio_path = layout.audio_path(audio_format, rec)
+        csv_path = layout.metadata_path(rec)
+        csv_path = csv_path if csv_path.is_file() else None
+        signature = _source_signature(audio_path, csv_path)
+        if not _is_finished(cache, rec, signature):
+            jobs.append((rec, audio_path, csv_path, signature))
+
+    if workers <= 1 or len(jobs) <= 1:
+        jobs = [(extractor, cache, *job) for job in jobs]
+        run_parallel(_extract_recording, jobs, 1, f"extract {extractor.name}", len(recordings), progress)
+    else:
+        jobs = [(str(folder), *job) for job in jobs]
+        run_parallel(_worker_job, jobs, workers, f"extract {extractor.name}", len(recordings), progress,
+                     initializer=_init_worker, initargs=(extractor.config.to_dict(),))
+    _update_stats(cache, progress)
+    return cache
+
+
+# command line -------------------------------------------------------------------------------------------------
+def _parse_setting(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``seld.py extract``."""
+    parser.add_argument("--data-dir", required=True, type=Path, help="dataset root (STARSS23 layout)")
+    parser.add_argument("--format", required=True, choices=AUDIO_FORMATS, help="audio format to featurise")
+    parser.add_argument("--feature", required=True, choices=extractor_names(), help="feature extractor")
+    parser.add_argument("--cache-dir", type=Path, default=Path("cache"), help="root of feature caches (default: cache)")
+    parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)), help="parallel processes")
+    parser.add_argument("--splits", default="train,test,eval", help="comma-separated subset of train,test,eval")
+    parser.add_argument("--dtype", choices=FEATURE_DTYPES, default="float32", help="storage type of features")
+    parser.add_argument("--set", dest="settings", action="append", type=_parse_setting, default=[], metavar="KEY=VALUE",
+                        help="override a feature setting, e.g. --set n_mels=128 --set fmax_hz=12000 (repeatable)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Extract features and ADPIT labels of a dataset into a feature cache."""
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    unknown = set(splits) - {"train", "test", "eval"}
+    if unknown:
+        raise InputError(None, f"unknown split(s) {sorted(unknown)}; choose from train, test, eval")
+    try:
+        config = extractor_class(args.feature).default_config(**dict(args.settings))
+        config.validate()
+    except (TypeError, ValueError) as exc:
+        raise InputError(None, f"bad feature setting: {exc}") from exc
+    if args.format not in extractor_class(args.feature).formats:
+        raise InputError(None, f"feature {args.feature} does not accept {args.format} audio; "
+                               f"choose from {extractor_names(args.format)}")
+    cache = build_feature_cache(args.data_dir, args.format, config, cache_dir=args.cache_dir, workers=args.workers,
+                                splits=splits, dtype=args.dtype)
+    counts = {s: len(cache.recordings(s)) for s in ("train", "test", "eval")}
+    print(f"feature cache: {cache.folder}  ({', '.join(f'{k} {v}' for k, v in counts.items() if v)} recordings, "
+          f"feature shape {cache.feature_shape}, {cache.frames_per_label} frames per label frame)")
+    return 0
