@@ -1,0 +1,90 @@
+"""Dataset plan: which clips to make, their split folders, STARSS23-style names, rooms, lengths and scripts.
+
+Planned in the parent process from the seed alone, so the clip list never depends on worker scheduling.
+Each clip then gets its own generator ``clip_rng(seed, index)``; each room its own parameters.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from synth.config import SynthesisConfig
+from util.conventions import LABEL_FPS, TEST_FOLD, TRAIN_FOLD
+from util.layout import SPLIT_PREFIX
+
+#: Room sets (split-folder suffix -> rooms) used for random scenes, as in STARSS22/23 development data.
+RANDOM_ROOMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "train": {"sony": ("room21", "room22"), "tau": ("room4", "room6", "room7", "room9")},
+    "test": {"sony": ("room23", "room24"), "tau": ("room2", "room8", "room10")},
+}
+FOLDS = {"train": TRAIN_FOLD, "test": TEST_FOLD}
+_NAME = re.compile(r"^(fold\d+)_(room\d+)_mix\d+$")
+
+# Streams of the seed: each kind of randomness draws from its own generator.
+_PLAN_STREAM, _CLIP_STREAM, _ROOM_STREAM = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """One clip to synthesise."""
+
+    index: int
+    split: str  # "train" | "test"
+    split_dir: str  # e.g. dev-train-sony
+    name: str  # e.g. fold3_room21_mix001
+    room: str  # e.g. room21
+    num_frames: int  # label frames (100 ms)
+    script: str | None  # annotation file, or None for a random scene
+    rotation_deg: float  # azimuth rotation of a reused annotation script
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def clip_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of clip ``index`` (independent of every other clip and of the worker that runs it)."""
+    return np.random.default_rng([seed, _CLIP_STREAM, index])
+
+
+def room_rng(seed: int, room: str) -> np.random.Generator:
+    """The generator of a room's acoustics and look (the same room looks and sounds the same in every clip)."""
+    return np.random.default_rng([seed, _ROOM_STREAM, int(room.removeprefix("room"))])
+
+
+def annotation_files(folder: str | Path, split: str) -> list[Path]:
+    """Annotation files ``<folder>/dev-<split>-*/<fold>_room*_mix*.csv`` of a split, sorted."""
+    prefix = SPLIT_PREFIX[split]
+    return sorted(p for p in Path(folder).glob(f"{prefix}-*/*.csv") if _NAME.match(p.stem))
+
+
+def plan_clips(config: SynthesisConfig) -> list[ClipPlan]:
+    """The clips of a dataset: ``num_train`` train then ``num_test`` test clips, scripted from the annotation
+    files of the same split (in a seeded random order; reused files get a random azimuth rotation) or random."""
+    rng = np.random.default_rng([config.seed, _PLAN_STREAM])
+    plans: list[ClipPlan] = []
+    counters: dict[tuple[str, str], int] = defaultdict(int)
+    for split, count in (("train", config.num_train), ("test", config.num_test)):
+        files = annotation_files(config.annotations, split) if config.annotations else []
+        order = rng.permutation(len(files)) if files else np.zeros(0, dtype=np.int64)
+        for k in range(count):
+            seconds = rng.uniform(config.min_duration_s, config.max_duration_s)
+            num_frames = max(1, int(round(seconds)) * LABEL_FPS)
+            if files:
+                path = files[int(order[k % len(files)])]
+                split_dir = path.parent.name
+                room = _NAME.match(path.stem).group(2)
+                rotation = float(rng.integers(-180, 180)) if k >= len(files) else 0.0
+                script = path.as_posix()
+            else:
+                room_set = str(rng.choice(sorted(RANDOM_ROOMS[split])))
+                split_dir = f"{SPLIT_PREFIX[split]}-{room_set}"
+                room = str(rng.choice(RANDOM_ROOMS[split][room_set]))
+                rotation, script = 0.0, None
+            counters[(split, room)] += 1
+            name = f"{FOLDS[split]}_{room}_mix{counters[(split, room)]:03d}"
+            plans.append(ClipPlan(len(plans), split, split_dir, name, room, num_frames, script, rotation))
+    return plans
