@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from detection.base import BACKENDS, Detector, backend_names, build_detector
+from util.cli import run_main
 from util.conventions import DETECTION_SCORE_THRESHOLD, LABEL_FPS, VIDEO_SIZE
 from util.detection_io import Detections, write_detections
 from util.errors import InputError
@@ -160,11 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_main(run, args)
 
 
 if __name__ == "__main__":

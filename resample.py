@@ -22,6 +22,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from util.audio_io import audio_info, read_audio, write_audio
+from util.cli import run_main
 from util.conventions import SAMPLE_RATE
 from util.errors import InputError
 from util.fileio import atomic_path
@@ -90,11 +91,12 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"target rate in Hz (default {SAMPLE_RATE})")
     parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     args = parser.parse_args(argv)
-    try:
-        n = resample_dataset(args.src, args.dst, args.sample_rate, args.workers)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_main(run, args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resample the dataset and report how many files were written."""
+    n = resample_dataset(args.src, args.dst, args.sample_rate, args.workers)
     print(f"resample: {n} wav files written to {args.dst} at {args.sample_rate} Hz")
     return 0
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from util.cli import run_main
 from util.conventions import VIDEO_SIZE
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording, list_recordings
@@ -112,12 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crf", type=int, default=18, help="x264 quality, lower = better (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos that already have a copy")
     args = parser.parse_args(argv)
-    try:
-        converted, skipped, errors = resize_dataset(args.data_dir, args.size, args.split, args.workers, args.crf,
-                                                    args.overwrite)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_main(run, args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resize the dataset's videos and report the counts; 1 when some video failed."""
+    converted, skipped, errors = resize_dataset(args.data_dir, args.size, args.split, args.workers, args.crf,
+                                                args.overwrite)
     print(f"resize: {len(converted)} converted, {len(skipped)} already done, {len(errors)} failed")
     for line in errors:
         print(f"failed: {line}", file=sys.stderr)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from synth.config import DEFAULT_ANNOTATIONS, PRESETS, SYNTH_FORMATS, SynthesisConfig, default_annotations
 from synth.dataset import default_workers, synthesize_dataset
+from util.cli import run_main
 from util.errors import InputError
 
 
@@ -126,11 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_main(run, args)
 
 
 if __name__ == "__main__":

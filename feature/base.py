@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from util.conventions import LABEL_HOP_S, SAMPLE_RATE
+from util.layout import AUDIO_CHANNELS
 
 
 @dataclass(frozen=True)
@@ -143,9 +144,9 @@ class FeatureExtractor(ABC):
         return FeatureConfig(name=cls.name, extra=tuple(sorted(extra.items())), **settings)
 
     @property
-    @abstractmethod
     def input_channels(self) -> int:
-        """Audio channels expected."""
+        """Audio channels expected: those of its audio formats (util.layout.AUDIO_CHANNELS)."""
+        return AUDIO_CHANNELS[self.formats[0]]
 
     @property
     @abstractmethod
@@ -192,6 +193,17 @@ class FeatureExtractor(ABC):
         if feats.shape[1] != t:
             raise RuntimeError(f"{self.name} produced {feats.shape[1]} frames instead of {t}")
         return np.ascontiguousarray(feats, dtype=np.float32)
+
+
+class LogmelExtractor(FeatureExtractor):
+    """Base of the log-mel + spatial-cue extractors: the baseline's STFT (1024 / 960 / 480) and 64 mel bands."""
+
+    defaults: ClassVar[dict[str, Any]] = {"n_fft": 1024, "win_length": 960, "hop_length": 480, "n_mels": 64}
+
+    @property
+    def num_features(self) -> int:
+        """Mel bands."""
+        return self.config.n_mels
 
 
 _REGISTRY: dict[str, type[FeatureExtractor]] = {}

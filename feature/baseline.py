@@ -23,10 +23,6 @@ class AmpPhaseDiff(FeatureExtractor):
     defaults = {"n_fft": 512, "win_length": 512, "hop_length": 240, "top_db": None}
 
     @property
-    def input_channels(self) -> int:
-        return NUM_AUDIO_CHANNELS
-
-    @property
     def num_channels(self) -> int:
         return 2 * NUM_AUDIO_CHANNELS - 1
 

@@ -14,32 +14,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from feature.base import FeatureExtractor, register_extractor
+from feature.base import LogmelExtractor, register_extractor
 from feature.stft import mel_filterbank, power, power_to_db, stft
-from util.layout import AUDIO_CHANNELS
 
 _AMIN = 1e-10
 
 
 @register_extractor
-class LogmelILDIPD(FeatureExtractor):
+class LogmelILDIPD(LogmelExtractor):
     """Log-mel L/R + ILD + cos/sin IPD of binaural audio: (5, T, n_mels)."""
 
     name = "logmel_ild_ipd"
     formats = ("binaural",)
-    defaults = {"n_fft": 1024, "win_length": 960, "hop_length": 480, "n_mels": 64}
-
-    @property
-    def input_channels(self) -> int:
-        return AUDIO_CHANNELS["binaural"]
 
     @property
     def num_channels(self) -> int:
         return 5
-
-    @property
-    def num_features(self) -> int:
-        return self.config.n_mels
 
     def _compute(self, audio: np.ndarray, num_frames: int) -> np.ndarray:
         spec = stft(audio, self.config, num_frames)

@@ -26,8 +26,6 @@ API for the data loader::
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +33,19 @@ import numpy as np
 
 from feature.base import FeatureConfig, FeatureExtractor, build_extractor
 from util.errors import InputError
-from util.layout import Recording, list_recordings
+from util.layout import Recording
+from util.npy_cache import CONFIG_FILE, RecordingArrayCache, settings_key  # noqa: F401 (CONFIG_FILE: re-exported)
 
 #: bump when the on-disk format changes (part of the cache key)
 CACHE_VERSION: int = 1
 FEATURE_DTYPES: tuple[str, ...] = ("float32", "float16")
-CONFIG_FILE = "config.json"
 STATS_FILE = "stats.npz"
 
 
 def cache_key(config: FeatureConfig, audio_format: str, data_dir: str | Path, dtype: str) -> str:
     """Hash of everything that determines the cached values."""
-    blob = json.dumps({"feature": config.to_dict(), "format": audio_format, "dtype": dtype, "version": CACHE_VERSION,
-                       "data_dir": str(Path(data_dir).resolve())}, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
+    return settings_key({"feature": config.to_dict(), "format": audio_format, "dtype": dtype,
+                         "version": CACHE_VERSION, "data_dir": str(Path(data_dir).resolve())})
 
 
 def cache_folder(cache_dir: str | Path, config: FeatureConfig, audio_format: str, data_dir: str | Path,
@@ -62,12 +59,15 @@ def normalize_features(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.n
     return ((np.asarray(x, dtype=np.float32) - mean[:, None, :]) / std[:, None, :]).astype(np.float32, copy=False)
 
 
-class FeatureCache:
+class FeatureCache(RecordingArrayCache):
     """Read access to a cache folder (see the module docstring)."""
 
+    kind = "feature"
+    array_dir = "features"
+    build_hint = "run `seld.py extract` first"
+
     def __init__(self, folder: str | Path, meta: dict[str, Any]):
-        self.folder = Path(folder)
-        self.meta = meta
+        super().__init__(folder, meta)
         self.feature_config = FeatureConfig.from_dict(meta["feature"])
         self.audio_format: str = meta["format"]
         self.dtype: str = meta["dtype"]
@@ -76,53 +76,27 @@ class FeatureCache:
         self.normalised_by_stats: bool = bool(meta["normalise"])
         self._stats: tuple[np.ndarray, np.ndarray] | None = None
 
-    @classmethod
-    def open(cls, folder: str | Path) -> "FeatureCache":
-        """Open an existing cache folder; InputError if it is not one."""
-        folder = Path(folder)
-        path = folder / CONFIG_FILE
-        if not path.is_file():
-            raise InputError(folder, f"not a feature cache (no {CONFIG_FILE}); run `seld.py extract` first")
-        try:
-            meta = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"corrupt cache config ({exc})") from exc
-        return cls(folder, meta)
-
-    # paths -----------------------------------------------------------------------------------------------
+    # paths (stamp_path and recordings() come from RecordingArrayCache) -----------------------------------
     def feature_path(self, rec: Recording) -> Path:
-        return self.folder / "features" / rec.split_dir / f"{rec.name}.npy"
+        """``features/<split_dir>/<name>.npy``."""
+        return self.array_path(rec)
 
     def label_path(self, rec: Recording) -> Path:
-        return self.folder / "labels" / rec.split_dir / f"{rec.name}.npy"
-
-    def stamp_path(self, rec: Recording) -> Path:
-        return self.folder / "stamps" / rec.split_dir / f"{rec.name}.json"
+        """``labels/<split_dir>/<name>.npy``."""
+        return self.npy_path("labels", rec)
 
     # contents --------------------------------------------------------------------------------------------
-    def recordings(self, split: str | None = None) -> list[Recording]:
-        """Recordings with cached features, optionally of one split (``train``, ``test``, ``eval``)."""
-        return list_recordings(self.folder / "features", ".npy", split)
-
     def has_labels(self, rec: Recording) -> bool:
+        """Whether the recording has cached ADPIT targets (it had metadata)."""
         return self.label_path(rec).is_file()
 
     def features(self, rec: Recording) -> np.ndarray:
         """Raw features, memory-mapped, (C, T, F)."""
-        return self._load(self.feature_path(rec))
+        return self.load(self.feature_path(rec))
 
     def labels(self, rec: Recording) -> np.ndarray:
         """ADPIT targets, memory-mapped, (T_label, 6, 5, 13); InputError when the recording has no metadata."""
-        return self._load(self.label_path(rec))
-
-    @staticmethod
-    def _load(path: Path) -> np.ndarray:
-        if not path.is_file():
-            raise InputError(path, "not in the feature cache")
-        try:
-            return np.load(path, mmap_mode="r")
-        except ValueError as exc:
-            raise InputError(path, f"corrupt cache file ({exc})") from exc
+        return self.load(self.label_path(rec))
 
     @property
     def stats(self) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,6 @@ returns the :class:`feature.cache.FeatureCache`. ``extract_file(path, extractor)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,13 @@ import yaml
 from tqdm import tqdm
 
 from feature.base import FeatureConfig, FeatureExtractor, build_extractor, extractor_class, extractor_names
-from feature.cache import CONFIG_FILE, FEATURE_DTYPES, STATS_FILE, FeatureCache, cache_folder
+from feature.cache import FEATURE_DTYPES, STATS_FILE, FeatureCache, cache_folder
 from feature.labels import read_adpit_targets
 from util.audio_io import read_audio
 from util.errors import InputError
-from util.fileio import atomic_path, write_text_atomic
+from util.fileio import atomic_path
 from util.layout import AUDIO_FORMATS, DatasetLayout, Recording
+from util.npy_cache import save_npy_atomic, stamp_matches, write_config, write_stamp
 from util.parallel import run_parallel
 
 #: dataset stages read into one cache: ``<fmt>_dev/`` and ``<fmt>_eval/`` (evaluation recordings, split "eval")
@@ -39,12 +39,6 @@ def extract_file(path: str | Path, extractor: FeatureExtractor) -> np.ndarray:
     return extractor.extract(audio)
 
 
-def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """np.save to a temporary file renamed into place."""
-    with atomic_path(path) as tmp:
-        np.save(tmp, array)
-
-
 def _source_signature(*paths: Path | None) -> list[Any]:
     sig = []
     for p in paths:
@@ -57,13 +51,7 @@ def _source_signature(*paths: Path | None) -> list[Any]:
 
 
 def _is_finished(cache: FeatureCache, rec: Recording, signature: list[Any]) -> bool:
-    stamp = cache.stamp_path(rec)
-    if not (stamp.is_file() and cache.feature_path(rec).is_file()):
-        return False
-    try:
-        return json.loads(stamp.read_text()) == signature
-    except json.JSONDecodeError:
-        return False
+    return stamp_matches(cache.feature_path(rec), cache.stamp_path(rec), signature)
 
 
 def _extract_recording(extractor: FeatureExtractor, cache: FeatureCache, rec: Recording, audio_path: Path,
@@ -76,7 +64,7 @@ def _extract_recording(extractor: FeatureExtractor, cache: FeatureCache, rec: Re
         save_npy_atomic(cache.label_path(rec), read_adpit_targets(csv_path, num_label_frames))
     elif cache.label_path(rec).exists():
         cache.label_path(rec).unlink()
-    write_text_atomic(cache.stamp_path(rec), json.dumps(signature))
+    write_stamp(cache.stamp_path(rec), signature)
 
 
 _WORKER_EXTRACTOR: FeatureExtractor | None = None
@@ -173,8 +161,7 @@ def build_feature_cache(data_dir: str | Path, audio_format: str, feature: str | 
             "data_dir": str(Path(data_dir).resolve()), "frames_per_label": extractor.frames_per_label,
             "frame_shift_s": extractor.frame_shift_s, "feature_shape": list(extractor.feature_shape),
             "normalise": extractor.normalise}
-    if not (folder / CONFIG_FILE).is_file():
-        write_text_atomic(folder / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
+    write_config(folder, meta, end="\n")
     cache = FeatureCache.open(folder)
 
     jobs = []

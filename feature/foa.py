@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from feature.base import FeatureExtractor, register_extractor
+from feature.base import LogmelExtractor, register_extractor
 from feature.stft import log_mel, mel_filterbank, power, stft
 from util.conventions import NUM_AUDIO_CHANNELS
 
@@ -27,24 +27,15 @@ def intensity_vectors(spec: np.ndarray, eps: float = IV_EPS) -> np.ndarray:
 
 
 @register_extractor
-class LogmelIV(FeatureExtractor):
+class LogmelIV(LogmelExtractor):
     """4 log-mel + 3 intensity vectors of FOA audio: (7, T, n_mels)."""
 
     name = "logmel_iv"
     formats = ("foa",)
-    defaults = {"n_fft": 1024, "win_length": 960, "hop_length": 480, "n_mels": 64}
-
-    @property
-    def input_channels(self) -> int:
-        return NUM_AUDIO_CHANNELS
 
     @property
     def num_channels(self) -> int:
         return NUM_AUDIO_CHANNELS + 3
-
-    @property
-    def num_features(self) -> int:
-        return self.config.n_mels
 
     def _compute(self, audio: np.ndarray, num_frames: int) -> np.ndarray:
         spec = stft(audio, self.config, num_frames)

@@ -5,7 +5,7 @@ alignment is defined in `feature/visual.py`), scaled to ``size`` = (W, H) by FFm
 ``(T_video, H, W, 3)`` uint8 RGB, ``T_video = round(duration * 10)``. Frames are never decoded inside the
 training loop; the data loader memory-maps these files.
 
-Layout (mirrors `feature/cache.py`)::
+Layout (a `util/npy_cache.py` folder, like `feature/cache.py`)::
 
     <cache_dir>/frames_<W>x<H>_<key>/        key = hash of the size and the resolved source video folder
       config.json                            {"size": [W, H], "video_dir": ..., "rate_hz": 10, "version": ...}
@@ -25,33 +25,30 @@ which decode much faster than 1920x960 originals.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.lib.format import open_memmap
-from tqdm import tqdm
 
-from feature.visual import fit_frames, is_current, load_npy, raise_failures, source_stamp
 from util.conventions import FRAME_CACHE_SIZE, LABEL_FPS
 from util.errors import InputError
-from util.fileio import atomic_path, write_text_atomic
+from util.fileio import atomic_path
 from util.layout import DatasetLayout, Recording, list_recordings
+from util.npy_cache import (CONFIG_FILE, RecordingArrayCache, settings_key,  # noqa: F401 (CONFIG_FILE re-exported)
+                            update_from_sources, write_config)
 from util.video_io import iter_sampled_frames, num_sampled_frames, video_info
 
 #: bump when the on-disk format changes (part of the cache key)
 FRAME_CACHE_VERSION: int = 1
-CONFIG_FILE = "config.json"
 
 
 def frame_cache_folder(cache_dir: str | Path, size: tuple[int, int], video_dir: str | Path) -> Path:
     """``<cache_dir>/frames_<W>x<H>_<key>`` for one frame size and one source video folder."""
-    blob = json.dumps({"size": list(size), "video_dir": str(Path(video_dir).resolve()), "rate_hz": LABEL_FPS,
-                       "version": FRAME_CACHE_VERSION}, sort_keys=True).encode()
-    return Path(cache_dir) / f"frames_{size[0]}x{size[1]}_{hashlib.sha256(blob).hexdigest()[:12]}"
+    key = settings_key({"size": list(size), "video_dir": str(Path(video_dir).resolve()), "rate_hz": LABEL_FPS,
+                        "version": FRAME_CACHE_VERSION})
+    return Path(cache_dir) / f"frames_{size[0]}x{size[1]}_{key}"
 
 
 def decode_label_frames(video: str | Path, size: tuple[int, int], out: Path) -> int:
@@ -66,26 +63,17 @@ def decode_label_frames(video: str | Path, size: tuple[int, int], out: Path) -> 
     return num_frames
 
 
-class FrameCache:
+class FrameCache(RecordingArrayCache):
     """Read access to a frame cache folder (see the module docstring)."""
 
+    kind = "frame"
+    array_dir = "frames"
+    build_hint = "build it with build_frame_cache"
+
     def __init__(self, folder: str | Path, meta: dict[str, Any]):
-        self.folder = Path(folder)
-        self.meta = meta
+        super().__init__(folder, meta)
         self.size: tuple[int, int] = (int(meta["size"][0]), int(meta["size"][1]))
         self.video_dir = Path(meta["video_dir"])
-
-    @classmethod
-    def open(cls, folder: str | Path) -> FrameCache:
-        """Open an existing cache folder; InputError if it is not one."""
-        path = Path(folder) / CONFIG_FILE
-        if not path.is_file():
-            raise InputError(folder, f"not a frame cache (no {CONFIG_FILE}); build it with build_frame_cache")
-        try:
-            meta = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"corrupt cache config ({exc})") from exc
-        return cls(folder, meta)
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
@@ -93,19 +81,12 @@ class FrameCache:
         return self.size[1], self.size[0], 3
 
     def frame_path(self, rec: Recording) -> Path:
-        return self.folder / "frames" / rec.split_dir / f"{rec.name}.npy"
-
-    def stamp_path(self, rec: Recording) -> Path:
-        return self.folder / "stamps" / rec.split_dir / f"{rec.name}.json"
-
-    def recordings(self, split: str | None = None) -> list[Recording]:
-        """Recordings with cached frames, optionally of one split (``train``, ``test``, ``eval``)."""
-        return list_recordings(self.folder / "frames", ".npy", split)
+        """``frames/<split_dir>/<name>.npy``."""
+        return self.array_path(rec)
 
     def frames(self, rec: Recording, num_frames: int | None = None) -> np.ndarray:
         """Frames (T, H, W, 3) uint8, memory-mapped; cropped / padded with black frames to ``num_frames``."""
-        x = load_npy(self.frame_path(rec), "frame")
-        return x if num_frames is None else fit_frames(x, num_frames)
+        return self.array(rec, num_frames)
 
     def __repr__(self) -> str:
         return f"FrameCache({str(self.folder)!r}, {self.size[0]}x{self.size[1]})"
@@ -127,22 +108,10 @@ def build_frame_cache(data_dir: str | Path, cache_dir: str | Path, size: tuple[i
     folder = frame_cache_folder(cache_dir, size, video_dir)
     meta = {"size": list(size), "video_dir": str(video_dir.resolve()), "rate_hz": LABEL_FPS,
             "version": FRAME_CACHE_VERSION}
-    if not (folder / CONFIG_FILE).is_file():
-        write_text_atomic(folder / CONFIG_FILE, json.dumps(meta, indent=2))
+    write_config(folder, meta)
     cache = FrameCache(folder, meta)
-    recs = list(recordings) if recordings is not None else list_recordings(video_dir, ".mp4", split)
-    failures: list[InputError] = []
-    for rec in tqdm(recs, desc=f"frames {size[0]}x{size[1]}", unit="video", disable=not progress):
-        source = video_dir / rec.split_dir / f"{rec.name}.mp4"
-        out, stamp = cache.frame_path(rec), cache.stamp_path(rec)
-        if is_current(out, stamp, source):
-            continue
-        try:
-            decode_label_frames(source, size, out)
-        except InputError as exc:
-            tqdm.write(f"error: {exc}")
-            failures.append(exc)
-            continue
-        write_text_atomic(stamp, json.dumps(source_stamp(source)))
-    raise_failures(failures, len(recs))
+    recs = recordings if recordings is not None else list_recordings(video_dir, ".mp4", split)
+    update_from_sources(cache, recs, lambda rec: video_dir / rec.split_dir / f"{rec.name}.mp4",
+                        lambda source, out: decode_label_frames(source, size, out),
+                        f"frames {size[0]}x{size[1]}", "video", progress)
     return cache

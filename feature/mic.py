@@ -18,7 +18,7 @@ from itertools import combinations
 
 import numpy as np
 
-from feature.base import FeatureExtractor, register_extractor
+from feature.base import FeatureExtractor, LogmelExtractor, register_extractor
 from feature.stft import log_mel, power, power_to_db, stft
 from util.conventions import NUM_AUDIO_CHANNELS, SPEED_OF_SOUND_M_S
 
@@ -53,24 +53,15 @@ def gcc_phat(spec: np.ndarray, num_lags: int, pairs: tuple[tuple[int, int], ...]
 
 
 @register_extractor
-class LogmelGCC(FeatureExtractor):
+class LogmelGCC(LogmelExtractor):
     """4 log-mel + 6 GCC-PHAT of MIC audio: (10, T, n_mels)."""
 
     name = "logmel_gcc"
     formats = ("mic",)
-    defaults = {"n_fft": 1024, "win_length": 960, "hop_length": 480, "n_mels": 64}
-
-    @property
-    def input_channels(self) -> int:
-        return NUM_AUDIO_CHANNELS
 
     @property
     def num_channels(self) -> int:
         return NUM_AUDIO_CHANNELS + len(MIC_PAIRS)
-
-    @property
-    def num_features(self) -> int:
-        return self.config.n_mels
 
     def _compute(self, audio: np.ndarray, num_frames: int) -> np.ndarray:
         spec = stft(audio, self.config, num_frames)
@@ -93,10 +84,6 @@ class SalsaLite(FeatureExtractor):
         lower = max(1, int(np.floor(c.fmin_hz * c.n_fft / c.sample_rate)))
         upper = int(np.floor(c.nyquist_hz * c.n_fft / c.sample_rate))
         return lower, min(upper, c.num_bins)
-
-    @property
-    def input_channels(self) -> int:
-        return NUM_AUDIO_CHANNELS
 
     @property
     def num_channels(self) -> int:

@@ -24,7 +24,7 @@ highest-scoring person boxes with score > ``min_score`` fill slots 0..N-1 in des
 are zero. One label frame -> ``(2, N, P)`` float32 (channel 0 = azimuth, 1 = elevation); a recording ->
 ``(T_label, 2, N, P)``; the baseline flattens 2 x 6 x 37 = 444 values (``VisualSpec.flat_dim``).
 
-Cache (mirrors `feature/cache.py`)::
+Cache (a `util/npy_cache.py` folder, like `feature/cache.py`)::
 
     <cache_dir>/visual_n<N>_p<P>_<key>/        key = hash of the spec and the resolved detection folder
       config.json                              {"spec": {...}, "detection_dir": ..., "version": ...}
@@ -41,25 +41,23 @@ API for the data loader::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from util.conventions import DETECTION_SCORE_THRESHOLD, LABEL_FPS, VISUAL_NUM_BOXES, VISUAL_NUM_POINTS
 from util.detection_io import Detections, read_detections
 from util.errors import InputError
-from util.fileio import atomic_path, write_text_atomic
 from util.layout import DatasetLayout, Recording, list_recordings
+from util.npy_cache import (CONFIG_FILE, RecordingArrayCache, fit_frames, is_current,  # noqa: F401 (re-exported)
+                            load_npy, raise_failures, save_npy_atomic, settings_key, source_stamp,
+                            update_from_sources, write_config)
 
 #: bump when the on-disk format changes (part of the cache key)
 VISUAL_CACHE_VERSION: int = 1
-CONFIG_FILE = "config.json"
 #: smallest box width/height used in the vector formula (avoids 0/0 for degenerate boxes)
 _MIN_BOX_SIZE = 1e-6
 
@@ -143,103 +141,35 @@ def recording_vectors(det: Detections, spec: VisualSpec = VisualSpec(), num_fram
     return out
 
 
-def fit_frames(x: np.ndarray, num_frames: int) -> np.ndarray:
-    """Crop or zero-pad ``x`` along axis 0 to ``num_frames`` (visual inputs -> the audio's label frames)."""
-    if x.shape[0] >= num_frames:
-        return x[:num_frames]
-    pad = np.zeros((num_frames - x.shape[0], *x.shape[1:]), dtype=x.dtype)
-    return np.concatenate([np.asarray(x), pad], axis=0)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# stamps shared by the visual caches (this module and feature/frames.py)
-
-def source_stamp(path: Path) -> dict[str, int]:
-    """Size and modification time of a source file; a cached output is redone when they change."""
-    st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def is_current(output: Path, stamp_path: Path, source: Path) -> bool:
-    """Whether ``output`` exists and was made from ``source`` as it is now."""
-    if not output.is_file() or not stamp_path.is_file():
-        return False
-    try:
-        return json.loads(stamp_path.read_text()) == source_stamp(source)
-    except (json.JSONDecodeError, OSError):
-        return False
-
-
-def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """``np.save`` under a temporary name, renamed when complete."""
-    with atomic_path(path) as tmp:
-        np.save(tmp, array)
-
-
-def load_npy(path: Path, what: str) -> np.ndarray:
-    """Memory-map a cached ``.npy``; InputError when missing or corrupt."""
-    if not path.is_file():
-        raise InputError(path, f"not in the {what} cache")
-    try:
-        return np.load(path, mmap_mode="r")
-    except ValueError as exc:
-        raise InputError(path, f"corrupt cache file ({exc})") from exc
-
-
-def raise_failures(failures: list[InputError], total: int) -> None:
-    """Raise one InputError summarising per-recording failures of a cache build (none -> no-op)."""
-    if failures:
-        first = failures[0]
-        raise InputError(first.path, f"{first.problem} ({len(failures)} of {total} recordings failed; "
-                                     "the others are cached)")
-
-
 # ---------------------------------------------------------------------------------------------------------
 # the cache
 
 def visual_cache_folder(cache_dir: str | Path, spec: VisualSpec, detection_dir: str | Path) -> Path:
     """``<cache_dir>/visual_n<N>_p<P>_<key>`` for one spec and one detection folder."""
-    blob = json.dumps({"spec": spec.to_dict(), "detection_dir": str(Path(detection_dir).resolve()),
-                       "version": VISUAL_CACHE_VERSION}, sort_keys=True).encode()
-    key = hashlib.sha256(blob).hexdigest()[:12]
+    key = settings_key({"spec": spec.to_dict(), "detection_dir": str(Path(detection_dir).resolve()),
+                        "version": VISUAL_CACHE_VERSION})
     return Path(cache_dir) / f"visual_n{spec.num_boxes}_p{spec.num_points}_{key}"
 
 
-class VisualCache:
+class VisualCache(RecordingArrayCache):
     """Read access to a visual-vector cache folder (see the module docstring)."""
 
+    kind = "visual"
+    array_dir = "vectors"
+    build_hint = "build it with build_visual_cache"
+
     def __init__(self, folder: str | Path, meta: dict[str, Any]):
-        self.folder = Path(folder)
-        self.meta = meta
+        super().__init__(folder, meta)
         self.spec = VisualSpec.from_dict(meta["spec"])
         self.detection_dir = Path(meta["detection_dir"])
 
-    @classmethod
-    def open(cls, folder: str | Path) -> VisualCache:
-        """Open an existing cache folder; InputError if it is not one."""
-        path = Path(folder) / CONFIG_FILE
-        if not path.is_file():
-            raise InputError(folder, f"not a visual cache (no {CONFIG_FILE}); build it with build_visual_cache")
-        try:
-            meta = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"corrupt cache config ({exc})") from exc
-        return cls(folder, meta)
-
     def vector_path(self, rec: Recording) -> Path:
-        return self.folder / "vectors" / rec.split_dir / f"{rec.name}.npy"
-
-    def stamp_path(self, rec: Recording) -> Path:
-        return self.folder / "stamps" / rec.split_dir / f"{rec.name}.json"
-
-    def recordings(self, split: str | None = None) -> list[Recording]:
-        """Recordings with cached vectors, optionally of one split (``train``, ``test``, ``eval``)."""
-        return list_recordings(self.folder / "vectors", ".npy", split)
+        """``vectors/<split_dir>/<name>.npy``."""
+        return self.array_path(rec)
 
     def vectors(self, rec: Recording, num_frames: int | None = None) -> np.ndarray:
         """Vectors (T, 2, N, P) float32, memory-mapped; cropped / zero-padded to ``num_frames`` if given."""
-        v = load_npy(self.vector_path(rec), "visual")
-        return v if num_frames is None else fit_frames(v, num_frames)
+        return self.array(rec, num_frames)
 
     def __repr__(self) -> str:
         return f"VisualCache({str(self.folder)!r}, {self.spec})"
@@ -259,23 +189,13 @@ def build_visual_cache(data_dir: str | Path, cache_dir: str | Path, spec: Visual
         raise InputError(det_dir, "detection folder not found (run object_detection.py or synthesize_dataset.py)")
     folder = visual_cache_folder(cache_dir, spec, det_dir)
     meta = {"spec": spec.to_dict(), "detection_dir": str(det_dir.resolve()), "version": VISUAL_CACHE_VERSION}
-    if not (folder / CONFIG_FILE).is_file():
-        write_text_atomic(folder / CONFIG_FILE, json.dumps(meta, indent=2))
+    write_config(folder, meta)
     cache = VisualCache(folder, meta)
-    recs = list(recordings) if recordings is not None else list_recordings(det_dir, ".csv", split)
-    failures: list[InputError] = []
-    for rec in tqdm(recs, desc="visual vectors", unit="rec", disable=not progress):
-        source = det_dir / rec.split_dir / f"{rec.name}.csv"
-        out, stamp = cache.vector_path(rec), cache.stamp_path(rec)
-        if is_current(out, stamp, source):
-            continue
-        try:
-            vectors = recording_vectors(read_detections(source), spec)
-        except InputError as exc:
-            tqdm.write(f"error: {exc}")
-            failures.append(exc)
-            continue
-        save_npy_atomic(out, vectors)
-        write_text_atomic(stamp, json.dumps(source_stamp(source)))
-    raise_failures(failures, len(recs))
+    recs = recordings if recordings is not None else list_recordings(det_dir, ".csv", split)
+
+    def make(source: Path, out: Path) -> None:
+        save_npy_atomic(out, recording_vectors(read_detections(source), spec))
+
+    update_from_sources(cache, recs, lambda rec: det_dir / rec.split_dir / f"{rec.name}.csv", make,
+                        "visual vectors", "rec", progress)
     return cache

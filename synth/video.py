@@ -1,6 +1,6 @@
 """Equirectangular 360-degree video of a scene: a textured room background, one class-specific sprite per
 active sound source at its direction (util.geometry.direction_to_equirect), sized by its distance, and
-silent distractor figures. Written as H.264 / yuv420p mp4 through PyAV (no system ffmpeg).
+silent distractor figures. Written as H.264 / yuv420p mp4 by util.video_io.VideoWriter (PyAV, no system ffmpeg).
 
 The picture changes once per 100 ms label frame (sources move at the label rate) and is repeated for the
 video frames inside it (29.97 fps). Person-like figures (human classes and distractors) are reported with
@@ -14,14 +14,12 @@ from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
-import av
-import cv2
 import numpy as np
 
 from synth.scenes import Scene
 from util.conventions import LABEL_FPS
-from util.fileio import atomic_path
 from util.geometry import direction_to_equirect
+from util.video_io import VideoWriter
 
 #: Classes drawn as people (female/male speech, clapping, laughter, footsteps); the rest are objects.
 PERSON_CLASSES: frozenset[int] = frozenset({0, 1, 2, 4, 6})
@@ -227,26 +225,12 @@ def write_video(path: str | Path, picture: Callable[[int], np.ndarray], num_labe
                 num_video_frames: int, fps: Fraction, crf: int = 28, preset: str = "ultrafast") -> None:
     """Write an H.264 yuv420p mp4 of ``num_video_frames`` frames at ``fps``; ``picture(f)`` gives the (H, W, 3)
     uint8 picture of label frame f (called once per label frame, in order), repeated for the video frames
-    inside it. Written atomically."""
-    with atomic_path(path) as tmp:
-        container = av.open(str(tmp), mode="w", format="mp4")
-        try:
-            options = {"preset": preset, "crf": str(crf), "threads": "1"}
-            stream = container.add_stream("libx264", rate=fps, options=options)
-            current, vf = -1, None
-            for i in range(num_video_frames):
-                f = min(label_frame_of_video_frame(i, fps), num_label_frames - 1)
-                if f != current:
-                    img = picture(f)
-                    if vf is None:
-                        stream.width, stream.height, stream.pix_fmt = img.shape[1], img.shape[0], "yuv420p"
-                    yuv = cv2.cvtColor(img, cv2.COLOR_RGB2YUV_I420)  # BT.601, like libswscale's default
-                    vf = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-                    current = f
-                vf.pts = i
-                for packet in stream.encode(vf):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        finally:
-            container.close()
+    inside it. Written atomically, single-threaded (the same bytes on every machine)."""
+    shown = np.minimum([label_frame_of_video_frame(i, fps) for i in range(num_video_frames)], num_label_frames - 1)
+    frames, repeats = np.unique(shown, return_counts=True)  # label frames in order, video frames of each
+    first = picture(int(frames[0]))
+    with VideoWriter(path, (first.shape[1], first.shape[0]), fps, crf=crf, preset=preset, threads=1,
+                     faststart=False, color="bt601") as writer:
+        writer.write(first, repeat=int(repeats[0]))
+        for f, repeat in zip(frames[1:], repeats[1:]):
+            writer.write(picture(int(f)), repeat=int(repeat))

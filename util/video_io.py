@@ -18,6 +18,7 @@ from pathlib import Path
 
 import av
 import av.error
+import cv2
 import numpy as np
 
 from util.errors import InputError
@@ -27,6 +28,8 @@ from util.fileio import atomic_path
 STARSS_VIDEO_RATE = Fraction(30000, 1001)
 #: A file decoding to fewer than this fraction of the frames its header announces is reported as truncated.
 _TRUNCATED_FRACTION = 0.98
+#: RGB -> YUV conversions of VideoWriter
+_COLOR_CONVERSIONS: tuple[str, ...] = ("swscale", "bt601")
 
 
 @dataclass(frozen=True)
@@ -185,11 +188,14 @@ class VideoWriter:
 
     >>> with VideoWriter("out.mp4", (360, 180), STARSS_VIDEO_RATE) as writer:
     ...     writer.write(frame)
-    Width and height must be even (yuv420p). ``crf`` is x264's quality (lower = better, 18 ~ visually lossless).
+    Width and height must be even (yuv420p). ``crf`` is x264's quality (lower = better, 18 ~ visually lossless),
+    ``preset`` its speed; ``threads`` = 0 lets FFmpeg choose (1 gives the same bytes on every machine).
+    ``faststart`` moves the index to the front (a second pass over the file). ``color`` picks the RGB -> YUV
+    conversion: ``"swscale"`` (FFmpeg's) or ``"bt601"`` (OpenCV's BT.601 I420, faster on large frames).
     """
 
     def __init__(self, path: str | Path, size: tuple[int, int], rate: Fraction | float, crf: int = 18,
-                 preset: str = "veryfast", threads: int = 0):
+                 preset: str = "veryfast", threads: int = 0, faststart: bool = True, color: str = "swscale"):
         width, height = size
         if width % 2 or height % 2:
             raise ValueError(f"H.264 (yuv420p) needs an even width and height, got {width}x{height}")
@@ -199,6 +205,10 @@ class VideoWriter:
         self.crf = crf
         self.preset = preset
         self.threads = threads
+        self.faststart = faststart
+        if color not in _COLOR_CONVERSIONS:
+            raise ValueError(f"unknown color conversion {color!r}; choose from {_COLOR_CONVERSIONS}")
+        self.color = color
         self.count = 0
         self._atomic = None
         self._container = None
@@ -207,7 +217,8 @@ class VideoWriter:
     def __enter__(self) -> VideoWriter:
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
-        self._container = av.open(str(tmp), mode="w", format="mp4", container_options={"movflags": "+faststart"})
+        options = {"movflags": "+faststart"} if self.faststart else {}
+        self._container = av.open(str(tmp), mode="w", format="mp4", container_options=options)
         stream = self._container.add_stream("libx264", rate=self.rate)
         stream.width, stream.height = self.size
         stream.pix_fmt = "yuv420p"
@@ -217,18 +228,22 @@ class VideoWriter:
         self._stream = stream
         return self
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one RGB uint8 frame of the writer's size."""
+    def write(self, frame: np.ndarray, repeat: int = 1) -> None:
+        """Append one RGB uint8 frame of the writer's size, ``repeat`` times (converted once)."""
         frame = np.ascontiguousarray(frame)
         if frame.dtype != np.uint8 or frame.shape != (self.size[1], self.size[0], 3):
             raise ValueError(f"expected uint8 frame of shape {(self.size[1], self.size[0], 3)}, "
                              f"got {frame.dtype} {frame.shape}")
-        video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
-        video_frame.pts = self.count
+        if self.color == "bt601":
+            video_frame = av.VideoFrame.from_ndarray(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        else:
+            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
         video_frame.time_base = 1 / self.rate
-        for packet in self._stream.encode(video_frame):
-            self._container.mux(packet)
-        self.count += 1
+        for _ in range(repeat):
+            video_frame.pts = self.count
+            for packet in self._stream.encode(video_frame):
+                self._container.mux(packet)
+            self.count += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
