@@ -19,6 +19,25 @@ Subcommand = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[arg
 def _subcommands() -> list[Subcommand]:
     """The registered subcommands (imported lazily so that ``--help`` stays fast)."""
     entries: list[Subcommand] = []
+    import synthesize_dataset
+
+    entries.append(("synthesize", synthesize_dataset.add_arguments, synthesize_dataset.run))
+    from metrics import scoring
+
+    entries.append(("score", scoring.add_score_arguments, scoring.run_score))
+    from feature import extract as feature_extract
+
+    entries.append(("extract", feature_extract.add_arguments, feature_extract.run))
+    import object_detection
+
+    entries.append(("detect", object_detection.add_arguments, object_detection.run))
+    import seld_predictor
+    import seld_trainer
+    import seld_validator
+
+    entries.append(("train", seld_trainer.add_train_arguments, seld_trainer.run_train))
+    entries.append(("evaluate", seld_validator.add_evaluate_arguments, seld_validator.run_evaluate))
+    entries.append(("predict", seld_predictor.add_predict_arguments, seld_predictor.run_predict))
     return entries
 
 

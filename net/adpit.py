@@ -1,0 +1,69 @@
+"""ADPIT loss (auxiliary duplicating permutation invariant training) for Multi-ACCDOA outputs.
+
+Shapes (conventions in util/conventions.py):
+  output  (B, T, NUM_TRACKS=3, E, C)      E = 3 (x, y, z) or 4 (x, y, z, distance); vector length = activity
+  target  (B, T, NUM_ADPIT_TRACKS=6, 5, C) per dummy track [activity, x, y, z, distance_m]
+Dummy tracks: A0 (a class with one instance), B0, B1 (two instances), C0, C1, C2 (three or more).
+
+The candidate set is generated from a permutation table, not written out by hand: for each group
+(A, B, C) every assignment of the group's dummy tracks to the 3 output tracks that uses each of them at least
+once (A: 1, B: 6, C: 6 = 13 candidates). A candidate is padded with the first dummy track of each other group,
+so that a candidate of an inactive group reproduces the active one. The loss is the per (batch, frame, class)
+minimum over the candidates of the MSE averaged over tracks and elements, then the mean.
+"""
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+from util.conventions import ADPIT_GROUPS, NUM_ADPIT_TRACKS, NUM_TRACKS
+
+
+def permutation_table(num_tracks: int = NUM_TRACKS) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ADPIT candidates: ``assign`` (K, num_tracks) dummy-track index per output track and ``pad``
+    (K, NUM_ADPIT_TRACKS) 0/1 weights of the dummy tracks added to every output track."""
+    assign, pad = [], []
+    for g, members in enumerate(ADPIT_GROUPS):
+        others = [grp[0] for h, grp in enumerate(ADPIT_GROUPS) if h != g]
+        for combo in itertools.product(members, repeat=num_tracks):
+            if set(combo) == set(members):
+                assign.append(combo)
+                row = [0.0] * NUM_ADPIT_TRACKS
+                for o in others:
+                    row[o] = 1.0
+                pad.append(row)
+    return torch.tensor(assign, dtype=torch.long), torch.tensor(pad, dtype=torch.float32)
+
+
+def accdoa_targets(target: torch.Tensor, with_distance: bool) -> torch.Tensor:
+    """Activity-weighted vectors (B, T, 6, E, C) from ADPIT targets (B, T, 6, 5, C)."""
+    act = target[:, :, :, :1]
+    vec = target[:, :, :, 1:5] if with_distance else target[:, :, :, 1:4]
+    return act * vec
+
+
+class ADPITLoss(nn.Module):
+    """Multi-ACCDOA ADPIT MSE loss (13 candidate assignments)."""
+
+    def __init__(self, num_tracks: int = NUM_TRACKS):
+        super().__init__()
+        assign, pad = permutation_table(num_tracks)
+        self.register_buffer("assign", assign, persistent=False)
+        self.register_buffer("pad", pad, persistent=False)
+
+    def candidate_losses(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """MSE of every candidate: (B, T, K, C)."""
+        if output.dim() != 5 or target.dim() != 5 or target.shape[2] != NUM_ADPIT_TRACKS:
+            raise ValueError(f"ADPIT expects output (B,T,{NUM_TRACKS},E,C) and target (B,T,6,5,C); "
+                             f"got {tuple(output.shape)} and {tuple(target.shape)}")
+        with_distance = output.shape[3] == 4
+        tgt = accdoa_targets(target.to(output.dtype), with_distance)          # (B, T, 6, E, C)
+        padding = torch.einsum("kd,btdec->btkec", self.pad.to(tgt.dtype), tgt)  # (B, T, K, E, C)
+        cand = tgt[:, :, self.assign] + padding[:, :, :, None]                   # (B, T, K, 3, E, C)
+        err = (output[:, :, None] - cand) ** 2
+        return err.mean(dim=(3, 4))
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.candidate_losses(output, target).min(dim=2).values.mean()

@@ -1,0 +1,64 @@
+"""``avcrnn``: the audio-visual CRNN of the STARSS23 / DCASE2023 Track B baseline (docs BASELINE.md).
+
+audio (B, 7, 128, 257) -> 3 x [conv3x3 64, BN, ReLU, max-pool] with (time, freq) pools (4,4), (2,4), (2,2)
+-> mean over frequency -> (B, 64, 8). Visual: ONE Gaussian-vector set per window (the label frame at the window
+start), Linear 444 -> 64 -> Linear 64 -> 64, repeated over the 8 steps (zeros when audio-only). Concatenation
+(B, 128, 8) -> BiGRU hidden 256 -> Linear 512 -> 117 (no activation) -> each step repeated x16 -> 128 frames
+-> (B, 128, 3 tracks, 3 xyz, 13 classes). The output is at the feature rate (``output_hop`` = 1).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from net.blocks import ConvBlock, GaussianVectorEncoder, reshape_accdoa
+from net.spec import InputSpec
+
+BASELINE_TIME_POOLS: tuple[int, ...] = (4, 2, 2)
+BASELINE_FREQ_POOLS: tuple[int, ...] = (4, 4, 2)
+
+
+class AVCRNN(nn.Module):
+    """The AV baseline network; sizes from the constructor arguments (``from_spec`` derives them)."""
+
+    output_hop = 1
+
+    def __init__(self, in_channels: int, num_classes: int, num_tracks: int, elements: int, visual_dim: int,
+                 conv_channels: int = 64, visual_embed: int = 64, gru_hidden: int = 256,
+                 time_pools: tuple[int, ...] = BASELINE_TIME_POOLS, freq_pools: tuple[int, ...] = BASELINE_FREQ_POOLS,
+                 audio_only: bool = False):
+        super().__init__()
+        if len(time_pools) != len(freq_pools):
+            raise ValueError("time_pools and freq_pools need one entry per conv block")
+        chans = [in_channels] + [conv_channels] * len(time_pools)
+        self.convs = nn.Sequential(*[ConvBlock(chans[i], chans[i + 1], (time_pools[i], freq_pools[i]))
+                                     for i in range(len(time_pools))])
+        self.time_upsample = math.prod(time_pools)
+        self.audio_only = audio_only
+        self.visual_dim = visual_dim
+        self.visual = GaussianVectorEncoder(visual_dim, visual_embed, visual_embed) if visual_dim > 0 else None
+        self.visual_embed = visual_embed
+        self.gru = nn.GRU(conv_channels + visual_embed, gru_hidden, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(2 * gru_hidden, num_tracks * elements * num_classes)
+        self.out_shape = (num_tracks, elements, num_classes)
+
+    @classmethod
+    def from_spec(cls, spec: InputSpec, audio_only: bool = False, **params) -> AVCRNN:
+        if spec.visual == "frames":
+            raise ValueError("avcrnn consumes Gaussian vectors; use the 'av_vit' network for video frames")
+        return cls(spec.audio_channels, spec.num_classes, spec.num_tracks, spec.output_elements,
+                   spec.visual_size, audio_only=audio_only or spec.visual == "none", **params)
+
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor | None = None) -> torch.Tensor:
+        if audio.shape[2] % self.time_upsample:
+            raise ValueError(f"avcrnn needs a window length divisible by {self.time_upsample}, got {audio.shape[2]}")
+        x = self.convs(audio).mean(dim=3).transpose(1, 2)                        # (B, T', conv_channels)
+        if self.audio_only or visual is None or self.visual is None:
+            v = x.new_zeros(x.shape[0], x.shape[1], self.visual_embed)
+        else:
+            v = self.visual(visual[:, 0]).to(x.dtype)[:, None].expand(-1, x.shape[1], -1)  # frame at window start
+        x, _ = self.gru(torch.cat([x, v], dim=-1))
+        x = self.fc(x).repeat_interleave(self.time_upsample, dim=1)
+        return reshape_accdoa(x, *self.out_shape)

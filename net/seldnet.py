@@ -1,0 +1,96 @@
+"""``seldnet``: the project's default network, a SELDnet-2023-style CRNN with a per-label-frame visual branch.
+
+audio (B, C, T, F) -> conv blocks (conv3x3, BN, ReLU, max-pool, dropout) pooling frequency (4, 4, 2) and time
+down to the label rate (the pools multiply to the feature frames per label frame) -> (B, T_label, ch * F')
+-> concatenated with a visual embedding per label frame (Gaussian vectors through Linear-ReLU-Linear-ReLU, or
+frame embeddings from a ViT in ``av_vit``; zeros when audio-only) -> BiGRU -> multi-head self-attention layers
+(residual + layer norm) -> Linear -> Linear -> tanh (xyz; distance through softplus) -> (B, T_label, 3, E, 13).
+
+Default sizes are CPU-friendly (conv 32 channels, BiGRU 2 x 64, 2 attention layers of 4 heads, FC 64); the
+DCASE2023 baseline's widths are ``conv_channels=64, gru_hidden=128, attn_heads=8, fc_dim=128``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from net.blocks import ConvBlock, GaussianVectorEncoder, reshape_accdoa, split_pooling
+from net.spec import InputSpec
+
+DEFAULT_FREQ_POOLS: tuple[int, ...] = (4, 4, 2)
+
+
+class SelfAttentionLayer(nn.Module):
+    """Multi-head self-attention with a residual connection and layer norm, on (B, T, D)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self.attn(x, x, x, need_weights=False)
+        return self.norm(x + y)
+
+
+class SELDNet(nn.Module):
+    """CRNN + self-attention Multi-ACCDOA network with optional visual fusion before the GRU."""
+
+    def __init__(self, in_channels: int, n_bins: int, frames_per_label: int, num_classes: int, num_tracks: int,
+                 elements: int, visual_encoder: nn.Module | None = None, visual_embed: int = 0,
+                 conv_channels: int = 32, freq_pools: tuple[int, ...] = DEFAULT_FREQ_POOLS, dropout: float = 0.05,
+                 gru_hidden: int = 64, gru_layers: int = 2, attn_layers: int = 2, attn_heads: int = 4,
+                 fc_dim: int = 64, audio_only: bool = False):
+        super().__init__()
+        self.output_hop = frames_per_label
+        time_pools = split_pooling(frames_per_label, len(freq_pools))
+        chans = [in_channels] + [conv_channels] * len(freq_pools)
+        self.convs = nn.Sequential(*[ConvBlock(chans[i], chans[i + 1], (time_pools[i], freq_pools[i]), dropout)
+                                     for i in range(len(freq_pools))])
+        bins = n_bins
+        for p in freq_pools:
+            bins //= p
+        if bins < 1:
+            raise ValueError(f"{n_bins} frequency bins are too few for freq pools {freq_pools}")
+        self.visual = visual_encoder
+        self.visual_embed = visual_embed if visual_encoder is not None else 0
+        self.audio_only = audio_only
+        self.gru = nn.GRU(conv_channels * bins + self.visual_embed, gru_hidden, num_layers=gru_layers,
+                          batch_first=True, bidirectional=True, dropout=dropout if gru_layers > 1 else 0.0)
+        dim = 2 * gru_hidden
+        self.attn = nn.Sequential(*[SelfAttentionLayer(dim, attn_heads, dropout) for _ in range(attn_layers)])
+        self.fc1 = nn.Linear(dim, fc_dim)
+        self.fc2 = nn.Linear(fc_dim, num_tracks * elements * num_classes)
+        self.out_shape = (num_tracks, elements, num_classes)
+
+    @classmethod
+    def from_spec(cls, spec: InputSpec, audio_only: bool = False, visual_hidden: int = 64, visual_embed: int = 64,
+                  **params) -> SELDNet:
+        encoder = None
+        if spec.visual == "vectors" and spec.visual_size > 0:
+            encoder = GaussianVectorEncoder(spec.visual_size, visual_hidden, visual_embed)
+        elif spec.visual == "frames":
+            raise ValueError("seldnet consumes Gaussian vectors; use the 'av_vit' network for video frames")
+        return cls(spec.audio_channels, spec.audio_bins, spec.frames_per_label, spec.num_classes, spec.num_tracks,
+                   spec.output_elements, encoder, visual_embed, audio_only=audio_only or spec.visual == "none",
+                   **params)
+
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor | None = None) -> torch.Tensor:
+        if audio.shape[2] % self.output_hop:
+            raise ValueError(f"window of {audio.shape[2]} frames is not a whole number of label frames "
+                             f"({self.output_hop} feature frames each)")
+        x = self.convs(audio)                                            # (B, ch, T_label, F')
+        x = x.permute(0, 2, 1, 3).flatten(2)                             # (B, T_label, ch * F')
+        if self.visual_embed:
+            if self.audio_only or visual is None:
+                v = x.new_zeros(x.shape[0], x.shape[1], self.visual_embed)
+            else:
+                v = self.visual(visual[:, : x.shape[1]]).to(x.dtype)
+            x = torch.cat([x, v], dim=-1)
+        x, _ = self.gru(x)
+        x = self.attn(x)
+        x = self.fc2(torch.relu(self.fc1(x)))
+        x = reshape_accdoa(x, *self.out_shape)
+        if self.out_shape[1] == 4:  # xyz in [-1, 1], distance >= 0
+            return torch.cat([torch.tanh(x[:, :, :, :3]), nn.functional.softplus(x[:, :, :, 3:])], dim=3)
+        return torch.tanh(x)

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Stage functions shared by script/train_seld_{foa,mic,bin,vit}.sh and script/eval_seld.sh (sourced, not run).
+# Every stage is cached: a second run skips finished work (the tools themselves skip finished files; the
+# training stage resumes an unfinished run and skips a finished one).
+#
+# Environment overrides (defaults in brackets):
+#   DATA_DIR      STARSS23-layout dataset; unset -> synthesise data/synthetic_${PRESET} [unset]
+#   PRESET        synthetic dataset preset: tiny | small | full [small]
+#   CACHE_DIR     feature / visual caches [${DATA_DIR}/cache]
+#   RUN_ROOT      root of run folders [runs]
+#   NAME          run name; runs/<timestamp>_${NAME} [per script]
+#   MAX_ITERS, BATCH_SIZE, LR, WINDOW, VAL_EVERY, DEVICE, WORKERS, SEED, MODEL, FEATURE, THRESHOLD
+#   CPU_THREADS   torch CPU threads [1 on machines without CUDA, else torch's default]
+#   TRAIN_ARGS    extra arguments for `seld.py train` (e.g. "--set model.params={gru_hidden: 128}") [empty]
+#   DETECTOR, DETECTOR_WEIGHTS   person detector for STARSS23 videos without detections_dev [torchvision]
+#   TORCHRUN_NPROC  >1: train with torchrun on that many processes (DDP) [1]
+set -euo pipefail
+
+SELD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$SELD_ROOT"
+PY="$SELD_ROOT/.venv/bin/python"
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# stage 0: the environment
+stage_setup() {
+  bash script/setup.sh
+}
+
+# stage 1: the dataset (synthetic small preset unless DATA_DIR points at STARSS23)
+stage_dataset() {
+  if [[ -z "${DATA_DIR:-}" ]]; then
+    PRESET=${PRESET:-small}
+    DATA_DIR="data/synthetic_${PRESET}"
+    if [[ -f "$DATA_DIR/synthesis.json" && -d "$DATA_DIR/metadata_dev" ]]; then
+      log "dataset: $DATA_DIR exists (synthetic, preset $PRESET); skipped"
+    else
+      log "dataset: synthesising preset $PRESET into $DATA_DIR"
+      "$PY" synthesize_dataset.py --out "$DATA_DIR" --preset "$PRESET"
+    fi
+  else
+    [[ -d "$DATA_DIR" ]] || { echo "error: DATA_DIR=$DATA_DIR is not a folder" >&2; exit 2; }
+    log "dataset: $DATA_DIR"
+  fi
+  CACHE_DIR=${CACHE_DIR:-$DATA_DIR/cache}
+  export DATA_DIR CACHE_DIR
+}
+
+# stage 2 (binaural only): render foa_dev to binaural_dev
+stage_binaural() {
+  if [[ -d "$DATA_DIR/binaural_dev" && $(find "$DATA_DIR/binaural_dev" -name '*.wav' | wc -l) -ge \
+        $(find "$DATA_DIR/foa_dev" -name '*.wav' | wc -l) ]]; then
+    log "binaural: $DATA_DIR/binaural_dev complete; skipped"
+  else
+    log "binaural: rendering foa_dev -> binaural_dev"
+    "$PY" wav_convertor.py --data-dir "$DATA_DIR"
+  fi
+}
+
+# stage 3: features and ADPIT labels into the cache (finished files are skipped)
+stage_features() {  # FORMAT FEATURE
+  log "features: $2 of $1 audio"
+  "$PY" seld.py extract --data-dir "$DATA_DIR" --format "$1" --feature "$2" --cache-dir "$CACHE_DIR" \
+    --workers "${WORKERS:-2}"
+}
+
+# stage 4: visual inputs: person detections (STARSS23 without detections_dev) -> Gaussian vectors, or frames.
+# The caches themselves are filled (once) by the training stage from detections_dev / video_dev.
+stage_visual() {  # none | vectors | frames
+  case "$1" in
+    none) log "visual: none" ;;
+    vectors)
+      if [[ -d "$DATA_DIR/detections_dev" ]]; then
+        log "visual: detections in $DATA_DIR/detections_dev"
+      else
+        log "visual: running the person detector over $DATA_DIR/video_dev"
+        "$PY" object_detection.py --data-dir "$DATA_DIR" --split all --backend "${DETECTOR:-fasterrcnn_mobilenet_v3_large_320_fpn}" \
+          ${DETECTOR_WEIGHTS:+--weights "$DETECTOR_WEIGHTS"}
+      fi ;;
+    frames)
+      [[ -d "$DATA_DIR/video_dev" ]] || { echo "error: $DATA_DIR/video_dev not found (frames need videos)" >&2; exit 2; }
+      log "visual: video frames from $DATA_DIR/video_dev (decoded once into the frame cache)" ;;
+    *) echo "error: unknown visual input $1" >&2; exit 2 ;;
+  esac
+}
+
+# the newest run folder named *_$NAME whose config trained on $DATA_DIR (empty if none)
+latest_run() {
+  local dir
+  for dir in $(ls -d "$RUN_ROOT"/*_"$NAME" 2>/dev/null | sort -r); do
+    if [[ -f "$dir/config.yaml" ]] && "$PY" -c 'import os, sys, yaml
+d = yaml.safe_load(open(sys.argv[1]))["data"]["data_dir"]
+sys.exit(0 if os.path.realpath(d) == os.path.realpath(sys.argv[2]) else 1)' "$dir/config.yaml" "$DATA_DIR"; then
+      echo "$dir"
+      return
+    fi
+  done
+}
+
+# stage 5: training; sets RUN_DIR. Resumes the latest unfinished run of this NAME on this dataset, skips a
+# finished one.
+stage_train() {  # FORMAT FEATURE MODEL VISUAL
+  local format=$1 feature=$2 model=$3 visual=$4 latest
+  RUN_ROOT=${RUN_ROOT:-runs}
+  latest=$(latest_run)
+  local -a launch=("$PY")
+  if [[ "${TORCHRUN_NPROC:-1}" -gt 1 ]]; then
+    launch=("$SELD_ROOT/.venv/bin/torchrun" --standalone --nproc_per_node "$TORCHRUN_NPROC")
+  fi
+  if [[ -n "$latest" && -f "$latest/summary.json" ]]; then
+    RUN_DIR=$latest
+    log "train: $RUN_DIR has finished; skipped (remove it or set NAME to train again)"
+  elif [[ -n "$latest" && -f "$latest/checkpoints/last.pt" ]]; then
+    RUN_DIR=$latest
+    log "train: resuming $RUN_DIR"
+    "${launch[@]}" seld.py train --resume "$RUN_DIR" ${MAX_ITERS:+--max-iters "$MAX_ITERS"} 2>&1 | tee -a "$RUN_DIR/stdout.log"
+  else
+    RUN_DIR="$RUN_ROOT/$(date -u +%Y%m%d-%H%M%S)_$NAME"
+    mkdir -p "$RUN_DIR"
+    local threads=${CPU_THREADS:-}
+    if [[ -z "$threads" ]]; then
+      threads=$("$PY" -c 'import torch; print(0 if torch.cuda.is_available() else 1)')
+    fi
+    log "train: $model on $feature ($format), visual $visual -> $RUN_DIR"
+    # shellcheck disable=SC2086
+    "${launch[@]}" seld.py train --run-dir "$RUN_DIR" --name "$NAME" --data-dir "$DATA_DIR" --cache-dir "$CACHE_DIR" \
+      --format "$format" --feature "$feature" --model "$model" --visual "$visual" \
+      --set "train.cpu_threads=$threads" \
+      ${MAX_ITERS:+--max-iters "$MAX_ITERS"} ${BATCH_SIZE:+--batch-size "$BATCH_SIZE"} ${LR:+--lr "$LR"} \
+      ${WINDOW:+--window "$WINDOW"} ${VAL_EVERY:+--val-every "$VAL_EVERY"} ${DEVICE:+--device "$DEVICE"} \
+      ${WORKERS:+--workers "$WORKERS"} ${SEED:+--seed "$SEED"} ${THRESHOLD:+--threshold "$THRESHOLD"} \
+      ${TRAIN_ARGS:-} 2>&1 | tee -a "$RUN_DIR/stdout.log"
+  fi
+  export RUN_DIR
+}
+
+# stage 6: evaluation of the best checkpoint on dev-test; prints the metrics table (cached by checkpoint time)
+stage_evaluate() {  # [RUN_DIR or checkpoint]
+  local target=${1:-$RUN_DIR} ckpt out
+  if [[ -f "$target" ]]; then ckpt=$target; out="$(dirname "$(dirname "$target")")/eval"
+  else ckpt="$target/checkpoints/best.pt"; out="$target/eval"; fi
+  [[ -f "$ckpt" ]] || { echo "error: no checkpoint $ckpt" >&2; exit 2; }
+  if [[ -f "$out/metrics.json" && "$out/metrics.json" -nt "$ckpt" ]]; then
+    log "evaluate: $out/metrics.json is up to date"
+    "$PY" -c 'import json, sys; from metrics.scoring import format_table; print(format_table(json.load(open(sys.argv[1]))))' \
+      "$out/metrics.json"
+  else
+    log "evaluate: $ckpt on $DATA_DIR (dev-test) -> $out"
+    "$PY" seld.py evaluate --checkpoint "$ckpt" --data-dir "$DATA_DIR" --cache-dir "$CACHE_DIR" --split test \
+      --out "$out" ${DEVICE:+--device "$DEVICE"} ${THRESHOLD:+--threshold "$THRESHOLD"} | tee "$out.log"
+  fi
+}
+
+# the whole recipe of one training script
+run_recipe() {  # FORMAT FEATURE MODEL VISUAL
+  local format=$1 feature=$2 model=$3 visual=$4
+  stage_setup
+  stage_dataset
+  if [[ "$format" == binaural ]]; then stage_binaural; fi
+  stage_features "$format" "$feature"
+  stage_visual "$visual"
+  stage_train "$format" "$feature" "$model" "$visual"
+  stage_evaluate "$RUN_DIR"
+  log "done: run folder $RUN_DIR (tensorboard --logdir $RUN_DIR/tb)"
+}

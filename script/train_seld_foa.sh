@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# FOA audio-visual SELD: logmel + intensity vectors (20 ms hop), Gaussian person vectors, seldnet.
+# Usage: bash script/train_seld_foa.sh        (DATA_DIR=/path/to/STARSS23 MAX_ITERS=20000 ... to override;
+# MODEL=avcrnn FEATURE=amp_phasediff WINDOW=1.28 ... for the AV baseline; see docs/TRAINING.md)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+NAME=${NAME:-foa_${MODEL:-seldnet}}
+run_recipe foa "${FEATURE:-logmel_iv}" "${MODEL:-seldnet}" "${VISUAL:-vectors}"

@@ -1,0 +1,319 @@
+"""Training and inference windows over the feature cache, ADPIT labels and cached visual inputs.
+
+Nothing is decoded or detected here: features and labels come from ``feature.cache.FeatureCache`` memmaps, visual
+inputs (Gaussian vectors or video frames, one array per recording at the label rate) from a cached visual source.
+
+A window is ``window_frames`` feature frames starting at a label-frame boundary ``start`` (may be negative or run
+past the end: zero padding, i.e. the training mean after standardisation, and inactive labels). One item is::
+
+    audio   (C, window_frames, F) float32, standardised with the training statistics
+    target  (window_frames / output_hop, 6, 5, 13) float32 ADPIT targets at the network's output rate
+            (output frame j takes the label frame holding feature frame start + j * output_hop)
+    visual  (ceil(window_frames / frames_per_label), ...) visual inputs of the label frames of the window
+            (absent when there is no visual input)
+
+An epoch tiles every training recording with consecutive windows after a random shift (so it covers all training
+audio once: ``len(sampler)`` windows), in a random order; both depend only on (seed, epoch), and an epoch can be
+resumed part-way (``skip``). With DDP every rank takes its own share of the same permutation. With
+augmentation on, every window also draws one of 16 FOA rotations/reflections (:class:`FoaRotations`), applied
+to features, targets and visual inputs alike.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from feature.cache import FeatureCache
+from util.config import DataConfig
+from util.errors import InputError
+from util.layout import Recording
+
+#: Features whose channel layout the spatial augmentation (FoaRotations) knows.
+AUGMENTABLE_FEATURES: tuple[str, ...] = ("logmel_iv",)
+
+def crop_padded(array: np.ndarray, start: int, length: int, axis: int = 0) -> np.ndarray:
+    """``array[start:start + length]`` along ``axis`` with zeros where the range leaves the array."""
+    n = array.shape[axis]
+    lo, hi = max(start, 0), min(start + length, n)
+    shape = list(array.shape)
+    shape[axis] = length
+    out = np.zeros(shape, dtype=array.dtype)
+    if hi > lo:
+        src = [slice(None)] * array.ndim
+        dst = [slice(None)] * array.ndim
+        src[axis] = slice(lo, hi)
+        dst[axis] = slice(lo - start, hi - start)
+        out[tuple(dst)] = array[tuple(src)]
+    return out
+
+
+@dataclass(frozen=True)
+class WindowKey:
+    """One window: recording index in the dataset, first feature frame, spatial augmentation (0 = none)."""
+
+    rec: int
+    start: int
+    aug: int = 0
+
+
+class FoaRotations:
+    """The 16 spatial transforms of FOA scenes (azimuth rotations by k * 90 deg, with or without azimuth
+    reflection, with or without elevation reflection), applied consistently to ``logmel_iv`` features (channel
+    swaps of the log-mels, signed swaps of the intensity vectors), to ADPIT targets (xyz) and to the visual inputs
+    (circular shifts / flips of the Gaussian azimuth vectors or of the equirectangular frames).
+    Transform ``t``: k = t % 4, azimuth reflection = (t // 4) % 2, elevation reflection = t // 8; 0 = identity.
+    """
+
+    count = 16
+    #: feature channels of x, y, z in logmel_iv (log-mels of W, Y, Z, X, then intensity y, z, x): see feature/foa.py
+    LOGMEL_XYZ = (3, 1, 2)
+    IV_XYZ = (6, 4, 5)
+
+    @staticmethod
+    def matrix(t: int) -> np.ndarray:
+        """3x3 signed permutation acting on direction vectors (x, y, z)."""
+        k, flip_az, flip_el = t % 4, (t // 4) % 2, t // 8
+        c, s = [(1, 0), (0, 1), (-1, 0), (0, -1)][k]
+        rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float32)
+        refl = np.diag([1.0, -1.0 if flip_az else 1.0, -1.0 if flip_el else 1.0]).astype(np.float32)
+        return rot @ refl
+
+    def features(self, feats: np.ndarray, t: int) -> np.ndarray:
+        """Raw logmel_iv features (7, T, F) of the transformed scene."""
+        m = self.matrix(t)
+        out = feats.copy()
+        for a in range(3):
+            b = int(np.flatnonzero(m[a])[0])
+            out[self.LOGMEL_XYZ[a]] = feats[self.LOGMEL_XYZ[b]]
+            out[self.IV_XYZ[a]] = m[a, b] * feats[self.IV_XYZ[b]]
+        return out
+
+    def targets(self, target: np.ndarray, t: int) -> np.ndarray:
+        """ADPIT targets (T, 6, 5, C) with directions transformed."""
+        out = target.copy()
+        out[:, :, 1:4] = np.einsum("ab,tkbc->tkac", self.matrix(t), target[:, :, 1:4])
+        return out
+
+    @staticmethod
+    def _azimuth_map(t: int, n: int, pixel_centres: bool) -> np.ndarray:
+        """Source index of every output column of a circular azimuth grid of ``n`` columns spanning 360 deg from
+        +180 (at column 0) leftwards: the transform maps azimuth a to (flip ? -a : a) + 90 k. Grid points sit at
+        the column positions (vectors) or at column centres (image pixels)."""
+        k, flip_az = t % 4, (t // 4) % 2
+        cols = np.arange(n)
+        shift = k * n // 4
+        if flip_az:
+            return (n - int(pixel_centres) - cols - shift) % n
+        return (cols + shift) % n
+
+    def visual(self, visual: np.ndarray, t: int, kind: str) -> np.ndarray:
+        """Gaussian vectors (T, 2, N, P) or frames (T, H, W, 3) of the transformed scene."""
+        flip_el = t // 8
+        if kind == "vectors":
+            out = visual.copy()
+            n = visual.shape[-1] - 1  # P points span [+180, -180]: the last repeats the first direction
+            src = self._azimuth_map(t, n, pixel_centres=False)
+            out[:, 0, :, :n] = visual[:, 0][..., src]
+            out[:, 0, :, n] = out[:, 0, :, 0]
+            if flip_el:
+                out[:, 1] = visual[:, 1, :, ::-1]
+            return out
+        out = visual[:, :, self._azimuth_map(t, visual.shape[2], pixel_centres=True)]
+        return np.ascontiguousarray(out[:, ::-1] if flip_el else out)
+
+
+
+class SELDWindows(Dataset):
+    """Map-style dataset over windows of cached recordings, indexed by :class:`WindowKey` (from
+    :class:`WindowSampler`, whose ``len`` is the real epoch length)."""
+
+    def __init__(self, cache: FeatureCache, recordings: Sequence[Recording], window_frames: int, output_hop: int,
+                 visual: CachedVisualSource | None = None, with_labels: bool = True, augment: bool = False):
+        fpl = cache.frames_per_label
+        if window_frames % output_hop:
+            raise ValueError(f"window of {window_frames} frames is not a multiple of the output hop {output_hop}")
+        if output_hop > fpl or fpl % output_hop:
+            raise ValueError(f"output hop {output_hop} must divide the {fpl} feature frames per label frame")
+        self.cache = cache
+        self.recordings = list(recordings)
+        self.window_frames = window_frames
+        self.output_hop = output_hop
+        self.frames_per_label = fpl
+        self.visual = visual
+        self.with_labels = with_labels
+        self.num_frames = [int(cache.features(r).shape[1]) for r in self.recordings]
+        self.rotations = FoaRotations() if augment else None
+        if augment and cache.feature_config.name not in AUGMENTABLE_FEATURES:
+            raise ValueError(f"spatial augmentation supports the features {AUGMENTABLE_FEATURES}, "
+                             f"not {cache.feature_config.name!r}")
+
+    @property
+    def num_augmentations(self) -> int:
+        """Distinct spatial transforms the sampler may draw (1 = none)."""
+        return self.rotations.count if self.rotations is not None else 1
+
+    @property
+    def label_window(self) -> int:
+        """Label frames (visual inputs) per window."""
+        return math.ceil(self.window_frames / self.frames_per_label)
+
+    def __getitem__(self, key: WindowKey) -> dict[str, np.ndarray]:
+        rec = self.recordings[key.rec]
+        fpl = self.frames_per_label
+        if key.start % fpl:
+            raise ValueError(f"window start {key.start} is not on a label-frame boundary")
+        feats = crop_padded(np.asarray(self.cache.features(rec)), key.start, self.window_frames, axis=1)
+        aug = key.aug if self.rotations is not None else 0
+        if aug:
+            feats = self.rotations.features(feats, aug)
+        item = {"audio": self._normalise(feats, key.start, self.num_frames[key.rec])}
+        if self.with_labels:
+            labels = self.cache.labels(rec)
+            frames = key.start + np.arange(0, self.window_frames, self.output_hop)
+            idx = frames // fpl
+            valid = (idx >= 0) & (idx < labels.shape[0])
+            target = np.zeros((len(idx), *labels.shape[1:]), dtype=np.float32)
+            target[valid] = labels[idx[valid]]
+            item["target"] = self.rotations.targets(target, aug) if aug else target
+        if self.visual is not None:
+            visual = crop_padded(self.visual(rec), key.start // fpl, self.label_window)
+            item["visual"] = self.rotations.visual(visual, aug, self.visual.kind) if aug else visual
+        return item
+
+    def _normalise(self, feats: np.ndarray, start: int, total: int) -> np.ndarray:
+        """Standardise; frames outside the recording ``[0, total)`` stay 0 (= the training mean)."""
+        out = self.cache.normalize(feats)
+        lo, hi = max(0, -start), min(out.shape[1], total - start)
+        out[:, :lo] = 0.0
+        out[:, max(hi, lo):] = 0.0
+        return out
+
+
+def epoch_windows(num_frames: Sequence[int], window_frames: int, frames_per_label: int, seed: int,
+                  epoch: int, num_augmentations: int = 1) -> list[WindowKey]:
+    """The windows of one epoch: each recording tiled once after a random shift, then shuffled; each window
+    draws a spatial transform in [0, num_augmentations)."""
+    rng = np.random.default_rng([seed, epoch])
+    keys = []
+    for r, total in enumerate(num_frames):
+        count = max(1, math.ceil(total / window_frames))
+        slack = count * window_frames - total
+        shift = int(rng.integers(0, slack + 1))
+        for k in range(count):
+            start = k * window_frames - shift
+            keys.append(WindowKey(r, frames_per_label * math.floor(start / frames_per_label)))
+    order = rng.permutation(len(keys))
+    augs = rng.integers(0, num_augmentations, len(keys)) if num_augmentations > 1 else np.zeros(len(keys), int)
+    return [dataclasses.replace(keys[i], aug=int(a)) for i, a in zip(order, augs)]
+
+
+class WindowSampler(Sampler):
+    """Yields the :class:`WindowKey` s of an epoch for one rank; ``set_epoch(epoch, skip)`` selects the epoch and
+    how many of this rank's windows were already consumed (resume)."""
+
+    def __init__(self, num_frames: Sequence[int], window_frames: int, frames_per_label: int, seed: int,
+                 rank: int = 0, world_size: int = 1, num_augmentations: int = 1):
+        self.num_frames = list(num_frames)
+        self.num_augmentations = num_augmentations
+        self.window_frames = window_frames
+        self.frames_per_label = frames_per_label
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch = epoch
+        self.skip = skip
+
+    def _rank_keys(self) -> list[WindowKey]:
+        keys = epoch_windows(self.num_frames, self.window_frames, self.frames_per_label, self.seed, self.epoch,
+                             self.num_augmentations)
+        per_rank = math.ceil(len(keys) / self.world_size)
+        keys = keys + keys[: per_rank * self.world_size - len(keys)]  # pad so every rank gets the same count
+        return keys[self.rank::self.world_size]
+
+    def __iter__(self) -> Iterator[WindowKey]:
+        return iter(self._rank_keys()[self.skip:])
+
+    def __len__(self) -> int:
+        total = sum(max(1, math.ceil(n / self.window_frames)) for n in self.num_frames)
+        return math.ceil(total / self.world_size) - self.skip
+
+
+def collate(items: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """Stack the items' arrays into tensors."""
+    return {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in items[0]}
+
+
+def make_train_loader(dataset: SELDWindows, sampler: WindowSampler, batch_size: int, num_workers: int,
+                      seed: int, pin_memory: bool = False) -> DataLoader:
+    """DataLoader over a sampler's windows (full batches only; persistent worker processes when ``num_workers`` > 0:
+    iterate it again after ``sampler.set_epoch`` for the next epoch). Its own generator (from ``seed``) keeps the
+    global torch RNG untouched, so resumed runs stay exact."""
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate,
+                      drop_last=True, pin_memory=pin_memory, persistent_workers=num_workers > 0,
+                      generator=torch.Generator().manual_seed(seed),
+                      multiprocessing_context="spawn" if num_workers > 0 else None)
+
+
+def inference_windows(num_frames: int, window_frames: int, hop_frames: int, frames_per_label: int) -> list[int]:
+    """Window starts covering a whole recording: 0, hop, 2 hop, ... (label-aligned) until the end is reached."""
+    if hop_frames <= 0 or hop_frames % frames_per_label:
+        raise ValueError(f"inference hop of {hop_frames} frames must be a positive multiple of {frames_per_label}")
+    starts = [0]
+    while starts[-1] + window_frames < num_frames:
+        starts.append(starts[-1] + hop_frames)
+    return starts
+
+
+class CachedVisualSource:
+    """Per-recording visual inputs at the label rate from a visual cache (``util.npy_cache.RecordingArrayCache``):
+    Gaussian vectors (T_label, 2, N, P) from ``feature.visual.VisualCache`` or frames (T_label, H, W, 3) uint8
+    from ``feature.frames.FrameCache``.
+    Recordings without a cached input give an empty array (zeros after padding). Picklable for DataLoader workers."""
+
+    def __init__(self, cache, kind: str):
+        self.cache = cache
+        self.kind = kind
+        if kind == "vectors":
+            self.frame_shape, self.dtype = tuple(cache.spec.frame_shape), np.float32
+        elif kind == "frames":
+            self.frame_shape, self.dtype = tuple(cache.frame_shape), np.uint8
+        else:
+            raise ValueError(f"unknown visual input kind {kind!r}")
+
+    def has(self, rec: Recording) -> bool:
+        return self.cache.array_path(rec).is_file()
+
+    def __call__(self, rec: Recording) -> np.ndarray:
+        if not self.has(rec):
+            return np.zeros((0, *self.frame_shape), dtype=self.dtype)
+        return self.cache.array(rec)
+
+
+def build_visual_source(data: DataConfig, cache_root: str | Path, progress: bool = True) -> CachedVisualSource | None:
+    """The visual inputs of a dataset (computed into the cache on first use, then reused): ``vectors`` =
+    Gaussian vectors from ``detections_dev``; ``frames`` = 10 fps video frames of ``video_dev`` for the ViT;
+    ``none`` = None."""
+    if data.visual == "none":
+        return None
+    if data.visual == "vectors":
+        from feature.visual import VisualSpec, build_visual_cache
+
+        return CachedVisualSource(build_visual_cache(data.data_dir, cache_root, VisualSpec(), progress=progress),
+                                  "vectors")
+    if data.visual == "frames":
+        from feature.frames import build_frame_cache
+
+        return CachedVisualSource(build_frame_cache(data.data_dir, cache_root, tuple(data.frame_size),
+                                                    progress=progress), "frames")
+    raise InputError(None, f"unknown visual input {data.visual!r} (none, vectors, frames)")

@@ -1,0 +1,571 @@
+"""The training loop: data, model, Adam/AdamW with warmup + cosine/step schedule, gradient clipping, AMP (CUDA
+only), TensorBoard, atomic checkpoints with exact resume, best checkpoint by SELD error, and DDP (torchrun).
+
+Run folder (``runs/<timestamp>_<name>/``)::
+
+    config.yaml              the full RunConfig (features resolved)
+    train.log                the log
+    tb/                      TensorBoard events: train/loss, train/lr, val/{ER,F,LE,LR,SELD}, val/classwise (text),
+                             val/doa_trajectory (figure)
+    checkpoints/last.pt      written every ``checkpoint_every`` iterations, at the end and on Ctrl-C
+    checkpoints/best.pt      lowest validation SELD error so far
+    best_scores.json         the scores of best.pt;  summary.json: written when the run has finished
+    val/                     the latest validation outputs (npy, CSVs, metrics.json) and doa_trajectory.png
+    val_history.jsonl        one line of scores per validation
+
+Resume (``seld.py train --resume RUN_DIR_OR_CHECKPOINT``) restores model, optimiser, AMP scaler, iteration, epoch
+position and every RNG state, so N iterations straight equal N/2 + resume N/2 (identical weights on CPU).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from feature.base import FeatureConfig, extractor_class
+from feature.cache import FeatureCache
+from feature.extract import build_feature_cache
+from net import build_model
+from net.adpit import ADPITLoss
+from net.spec import InputSpec
+from seld_data_loader import AUGMENTABLE_FEATURES, SELDWindows, WindowSampler, build_visual_source, make_train_loader
+from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, save_config
+from util.errors import InputError
+from util.fileio import write_text_atomic
+
+log = logging.getLogger("seld")
+
+
+# ----------------------------------------------------------------------------------------------- small helpers
+def get_lr(it: int, cfg: TrainConfig) -> float:
+    """Learning rate at iteration ``it``: linear warmup, then cosine to ``min_lr_ratio * lr``, step decay or
+    constant."""
+    if it < cfg.warmup_iters:
+        return cfg.lr * (it + 1) / cfg.warmup_iters
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "step":
+        return cfg.lr * cfg.gamma ** ((it - cfg.warmup_iters) // max(1, cfg.step_size))
+    if cfg.schedule == "cosine":
+        span = max(1, cfg.max_iters - cfg.warmup_iters)
+        progress = min(1.0, (it - cfg.warmup_iters) / span)
+        floor = cfg.min_lr_ratio * cfg.lr
+        return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
+    raise ValueError(f"unknown lr schedule {cfg.schedule!r} (cosine, step, constant)")
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> the local CUDA device when available, else the CPU."""
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(None, f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Process-group facts (rank 0 of 1 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device_name: str) -> DistInfo:
+    """Join the process group described by torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK); NCCL on CUDA,
+    gloo on CPU. Without those variables: a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        use_cuda = torch.cuda.is_available() and device_name != "cpu"
+        if use_cuda:
+            torch.cuda.set_device(local)
+        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world)
+    return DistInfo(rank, world, local)
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def make_run_dir(out_root: str | Path, name: str, info: DistInfo) -> Path:
+    """``<out_root>/<UTC timestamp>_<name>``, created by rank 0 and shared with the other ranks."""
+    path = [str(Path(out_root) / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}_{name}")]
+    if info.enabled:
+        dist.broadcast_object_list(path, src=0)
+    run_dir = Path(path[0])
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    barrier(info)
+    return run_dir
+
+
+def setup_logging(run_dir: Path | None, is_main: bool) -> None:
+    """Log to the console and ``run_dir/train.log`` (rank 0 only)."""
+    log.setLevel(logging.INFO if is_main else logging.WARNING)
+    log.handlers.clear()
+    log.propagate = False
+    fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
+    console = logging.StreamHandler()
+    console.setFormatter(fmt)
+    log.addHandler(console)
+    if run_dir is not None and is_main:
+        fh = logging.FileHandler(run_dir / "train.log")
+        fh.setFormatter(fmt)
+        log.addHandler(fh)
+
+
+# ------------------------------------------------------------------------------------------- data and model
+def feature_config_of(cfg: RunConfig) -> FeatureConfig:
+    """The feature settings of a run: the resolved ``cfg.features`` if present, else name + overrides."""
+    if cfg.features:
+        return FeatureConfig.from_dict(cfg.features)
+    try:
+        config = extractor_class(cfg.data.feature).default_config(**cfg.data.feature_overrides)
+        config.validate()
+    except (TypeError, ValueError) as exc:
+        raise InputError(None, f"bad feature setting: {exc}") from exc
+    return config
+
+
+def cache_root(cfg: RunConfig) -> Path:
+    return Path(cfg.data.cache_dir) if cfg.data.cache_dir else Path(cfg.data.data_dir) / "cache"
+
+
+def open_feature_cache(cfg: RunConfig, info: DistInfo, progress: bool) -> FeatureCache:
+    """Build (or reuse: finished files are skipped) the feature cache of the train and validation splits."""
+    splits = sorted({cfg.data.train_split, cfg.data.val_split})
+    if info.is_main:
+        build_feature_cache(cfg.data.data_dir, cfg.data.audio_format, feature_config_of(cfg), cache_dir=cache_root(cfg),
+                            workers=max(1, cfg.data.num_workers), splits=splits, progress=progress)
+    barrier(info)
+    return build_feature_cache(cfg.data.data_dir, cfg.data.audio_format, feature_config_of(cfg),
+                               cache_dir=cache_root(cfg), splits=splits, progress=False)
+
+
+def open_visual_source(cfg: RunConfig, info: DistInfo, progress: bool):
+    """The run's visual source (None for ``data.visual == none`` or an audio-only model)."""
+    if cfg.data.visual == "none" or cfg.model.audio_only:
+        return None
+    if info.is_main:
+        build_visual_source(cfg.data, cache_root(cfg), progress=progress)
+    barrier(info)
+    return build_visual_source(cfg.data, cache_root(cfg), progress=False)
+
+
+def window_frames_of(window_s: float, cache_fps: float, output_hop: int, frames_per_label: int) -> int:
+    """Feature frames of a window of ``window_s`` seconds, rounded down to whole output frames and label frames
+    when the output is at the label rate."""
+    frames = int(round(window_s * cache_fps))
+    step = frames_per_label if output_hop == frames_per_label else output_hop
+    frames -= frames % step
+    if frames <= 0:
+        raise InputError(None, f"window of {window_s} s is shorter than one output frame")
+    return frames
+
+
+def input_spec(cache: FeatureCache, cfg: RunConfig, window_frames: int, visual_shape: tuple[int, ...]) -> InputSpec:
+    """The network's input sizes from the feature cache and the config."""
+    channels, bins = cache.feature_shape
+    visual = "none" if not visual_shape else cfg.data.visual
+    return InputSpec(audio_channels=channels, audio_bins=bins, window_frames=window_frames,
+                     frames_per_label=cache.frames_per_label, visual=visual, visual_shape=tuple(visual_shape),
+                     with_distance=cfg.model.with_distance)
+
+
+def build_network(cfg: RunConfig, spec: InputSpec) -> nn.Module:
+    try:
+        return build_model(cfg.model.name, spec, cfg.model.audio_only, cfg.model.params)
+    except (TypeError, ValueError) as exc:
+        raise InputError(None, f"cannot build network {cfg.model.name!r}: {exc}") from exc
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+# ----------------------------------------------------------------------------------------------- the trainer
+class Trainer:
+    """One training run (see the module docstring). ``run()`` trains until ``max_iters`` (or ``stop_after``)."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, info: DistInfo = DistInfo(), resume: dict | None = None,
+                 progress: bool = True):
+        self.cfg, self.run_dir, self.info, self.progress = cfg, Path(run_dir), info, progress
+        tc = cfg.train
+        self.device = resolve_device(tc.device, info.local_rank)
+        if tc.cpu_threads > 0:
+            torch.set_num_threads(tc.cpu_threads)
+        torch.manual_seed(tc.seed + info.rank)
+        np.random.seed((tc.seed + info.rank) % 2**32)
+
+        self.cache = open_feature_cache(cfg, info, progress)
+        cfg.features = self.cache.feature_config.to_dict()
+        self.visual = open_visual_source(cfg, info, progress)
+        visual_shape = tuple(self.visual.frame_shape) if self.visual is not None else ()
+
+        fpl = self.cache.frames_per_label
+        fps = 1.0 / float(self.cache.meta["frame_shift_s"])
+        probe = build_network(cfg, input_spec(self.cache, cfg, fpl, visual_shape))
+        self.window_frames = window_frames_of(cfg.data.window_s, fps, probe.output_hop, fpl)
+        self.spec = input_spec(self.cache, cfg, self.window_frames, visual_shape)
+        self.model = build_network(cfg, self.spec).to(self.device)
+        self.loss_fn = ADPITLoss().to(self.device)
+
+        train_recs = [r for r in self.cache.recordings(cfg.data.train_split) if self.cache.has_labels(r)]
+        if not train_recs:
+            raise InputError(self.cache.folder, f"no labelled recordings of split {cfg.data.train_split!r}")
+        if self.visual is not None:
+            kept = [r for r in train_recs if self.visual.has(r)]
+            if len(kept) < len(train_recs):
+                log.warning("%d training recordings without visual input left out", len(train_recs) - len(kept))
+            train_recs = kept or train_recs
+        self.val_recs = [r for r in self.cache.recordings(cfg.data.val_split) if self.cache.has_labels(r)]
+        augment = cfg.data.augment and self.cache.feature_config.name in AUGMENTABLE_FEATURES
+        if cfg.data.augment and not augment:
+            log.warning("no spatial augmentation for feature %s (supported: %s)", self.cache.feature_config.name,
+                        ", ".join(AUGMENTABLE_FEATURES))
+        self.dataset = SELDWindows(self.cache, train_recs, self.window_frames, self.model.output_hop, self.visual,
+                                   augment=augment)
+        self.sampler = WindowSampler(self.dataset.num_frames, self.window_frames, fpl, tc.seed, info.rank,
+                                     info.world_size, self.dataset.num_augmentations)
+        self.loader = make_train_loader(self.dataset, self.sampler, tc.batch_size, cfg.data.num_workers, seed=tc.seed,
+                                        pin_memory=self.device.type == "cuda")
+        if len(self.sampler) < tc.batch_size:
+            raise InputError(self.cache.folder, f"only {len(self.sampler)} training windows per rank for batch size "
+                                                f"{tc.batch_size}; lower train.batch_size or data.window_s")
+
+        decay, no_decay = [], []
+        for n, p in self.model.named_parameters():
+            (no_decay if p.dim() < 2 else decay).append(p)
+        groups = [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if tc.optimizer == "adamw":
+            self.optimizer = torch.optim.AdamW(groups, lr=tc.lr)
+        elif tc.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(groups, lr=tc.lr)
+        else:
+            raise InputError(None, f"unknown optimizer {tc.optimizer!r} (adam, adamw)")
+        self.use_amp = tc.amp and self.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+
+        self.iteration, self.epoch, self.batches_in_epoch = 0, 0, 0
+        self.losses: list[float] = []  # training loss of every iteration of this session
+        self.best: dict[str, Any] = {"SELD": float("inf"), "iteration": -1}
+        if resume is not None:
+            self._load_state(resume)
+        if info.enabled:
+            self.model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.writer = SummaryWriter(str(self.run_dir / "tb")) if info.is_main else None
+        if info.is_main:
+            save_config(cfg, self.run_dir / "config.yaml")
+            n_params = sum(p.numel() for p in self.model.parameters())
+            log.info("model %s: %.2f M parameters; input %s; window %d frames (%.2f s); %d training windows per "
+                     "epoch; device %s%s", cfg.model.name, n_params / 1e6, self.spec, self.window_frames,
+                     self.window_frames / fps, len(self.sampler) * info.world_size, self.device,
+                     f" x {info.world_size} ranks" if info.enabled else "")
+
+    # ------------------------------------------------------------------------------------- checkpoints
+    def state(self) -> dict[str, Any]:
+        """Everything needed to rebuild the model (config, input spec, feature stats) and to resume."""
+        mean, std = self.cache.stats
+        return {
+            "config": config_to_dict(self.cfg),
+            "input_spec": dataclasses.asdict(self.spec),
+            "feature_stats": {"mean": torch.from_numpy(np.array(mean)), "std": torch.from_numpy(np.array(std))},
+            "model": unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "iteration": self.iteration,
+            "epoch": self.epoch,
+            "batches_in_epoch": self.batches_in_epoch,
+            "rng": rng_state(),
+            "best": dict(self.best),
+        }
+
+    def save(self, name: str) -> Path:
+        path = self.run_dir / "checkpoints" / name
+        if self.info.is_main:
+            save_checkpoint(path, self.state())
+        return path
+
+    def _load_state(self, ckpt: dict[str, Any]) -> None:
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if ckpt.get("scaler"):
+                self.scaler.load_state_dict(ckpt["scaler"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise InputError(None, f"checkpoint does not fit this model/optimiser: {str(exc).splitlines()[0]}") from exc
+        self.iteration = int(ckpt["iteration"])
+        self.epoch, self.batches_in_epoch = int(ckpt["epoch"]), int(ckpt["batches_in_epoch"])
+        self.best = dict(ckpt.get("best") or self.best)
+        set_rng_state(ckpt["rng"])
+
+    # ------------------------------------------------------------------------------------------ the loop
+    def _loader(self):
+        """The batches of the rest of the current epoch (one persistent DataLoader; the sampler picks the epoch)."""
+        self.sampler.set_epoch(self.epoch, skip=self.batches_in_epoch * self.cfg.train.batch_size)
+        return self.loader
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> float:
+        """One optimisation step; returns the loss."""
+        tc = self.cfg.train
+        for group in self.optimizer.param_groups:
+            group["lr"] = get_lr(self.iteration, tc)
+        audio = batch["audio"].to(self.device, non_blocking=True)
+        target = batch["target"].to(self.device, non_blocking=True)
+        visual = batch["visual"].to(self.device, non_blocking=True) if "visual" in batch else None
+        self.model.train()
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            output = self.model(audio, visual)
+        loss = self.loss_fn(output.float(), target)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if tc.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return float(loss.detach())
+
+    def run(self, stop_after: int | None = None) -> dict[str, Any]:
+        """Train to ``max_iters`` (or stop after ``stop_after`` iterations in total, saving last.pt)."""
+        tc = self.cfg.train
+        end = tc.max_iters if stop_after is None else min(tc.max_iters, stop_after)
+        bar = tqdm(total=tc.max_iters, initial=self.iteration, desc="train", unit="it",
+                   disable=not (self.progress and self.info.is_main), dynamic_ncols=True)
+        running, count, t0 = 0.0, 0, time.time()
+        try:
+            while self.iteration < end:
+                for batch in self._loader():
+                    loss = self.train_step(batch)
+                    self.losses.append(loss)
+                    self.iteration += 1
+                    self.batches_in_epoch += 1
+                    running, count = running + loss, count + 1
+                    bar.update()
+                    if self.iteration % tc.log_every == 0 or self.iteration == end:
+                        self._log_train(running / count, time.time() - t0, count)
+                        bar.set_postfix(loss=f"{running / count:.4f}")
+                        running, count, t0 = 0.0, 0, time.time()
+                    if self.iteration % tc.val_every == 0 or self.iteration == tc.max_iters:
+                        self.validate()
+                    if self.iteration % tc.checkpoint_every == 0 or self.iteration == end:
+                        self.save("last.pt")
+                    if self.iteration >= end:
+                        break
+                else:  # the epoch is exhausted
+                    self.epoch += 1
+                    self.batches_in_epoch = 0
+        except KeyboardInterrupt:
+            log.info("interrupted at iteration %d; saving checkpoints/last.pt (resume with --resume)", self.iteration)
+            self.save("last.pt")
+            raise
+        finally:
+            bar.close()
+            if self.writer is not None:
+                self.writer.flush()
+        return {"iteration": self.iteration, "best": self.best, "run_dir": str(self.run_dir), "losses": self.losses,
+                "model_state": unwrap(self.model).state_dict()}
+
+    def _log_train(self, loss: float, seconds: float, steps: int) -> None:
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", loss, self.iteration)
+            self.writer.add_scalar("train/lr", lr, self.iteration)
+        log.info("it %d  epoch %d  loss %.5f  lr %.2e  %.2f s/it", self.iteration, self.epoch, loss, lr,
+                 seconds / max(1, steps))
+
+    def validate(self) -> dict[str, Any] | None:
+        """Score the validation split (rank 0), log it and keep the best checkpoint by SELD error."""
+        import seld_validator
+
+        result = None
+        if self.info.is_main and self.val_recs:
+            t0 = time.time()
+            model = unwrap(self.model)
+            result = seld_validator.validate(
+                model, self.cache, self.val_recs, self.visual, self.cfg.inference, self.window_frames, self.device,
+                self.run_dir / "val", amp_dtype=self.amp_dtype if self.use_amp else None)
+            scores = {k: result[k] for k in ("ER", "F", "LE", "LR", "SELD")}
+            for k, v in scores.items():
+                self.writer.add_scalar(f"val/{k}", v, self.iteration)
+            self.writer.add_text("val/classwise", "```\n" + seld_validator.format_result(result) + "\n```",
+                                 self.iteration)
+            if result.get("figure") is not None:
+                self.writer.add_figure("val/doa_trajectory", result.pop("figure"), self.iteration)
+            with open(self.run_dir / "val_history.jsonl", "a") as f:
+                f.write(json.dumps({"iteration": self.iteration, **scores}) + "\n")
+            log.info("validation at it %d: ER %.3f  F %.1f%%  LE %.1f  LR %.1f%%  SELD %.4f  (%.1f s)", self.iteration,
+                     scores["ER"], 100 * scores["F"], scores["LE"], 100 * scores["LR"], scores["SELD"],
+                     time.time() - t0)
+            if scores["SELD"] < self.best["SELD"]:
+                self.best = {**scores, "iteration": self.iteration}
+                self.save("best.pt")
+                write_text_atomic(self.run_dir / "best_scores.json", json.dumps(self.best, indent=2) + "\n")
+        if self.info.enabled:  # every rank keeps the same best record (it is part of the checkpoint)
+            box = [self.best]
+            dist.broadcast_object_list(box, src=0)
+            self.best = box[0]
+        return result
+
+
+# -------------------------------------------------------------------------------------------- entry points
+def resolve_resume(path: str | Path) -> Path:
+    """A checkpoint file, or a run folder (its checkpoints/last.pt)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise InputError(path, "no checkpoint to resume from")
+    return path
+
+
+def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Path | None = None,
+          stop_after: int | None = None, progress: bool = True, run_dir: str | Path | None = None,
+          max_iters: int | None = None) -> dict[str, Any]:
+    """Train a run from a config (new run folder under ``out_root``, or ``run_dir``) or resume one (``resume`` =
+    run folder or checkpoint: its config and folder are reused; ``max_iters`` may extend it). Works alone or
+    under torchrun (DDP)."""
+    ckpt = None
+    if resume is not None:
+        ckpt_path = resolve_resume(resume)
+        ckpt = load_checkpoint(ckpt_path)
+        try:
+            cfg = config_from_dict(ckpt["config"])
+        except ValueError as exc:
+            raise InputError(ckpt_path, f"checkpoint config does not match this version ({exc})") from exc
+        run_dir = ckpt_path.parent.parent
+    if cfg is None:
+        raise ValueError("train() needs a config or a checkpoint to resume")
+    if max_iters is not None:
+        cfg.train.max_iters = max_iters
+    info = init_distributed(cfg.train.device)
+    if ckpt is not None:
+        pass
+    elif run_dir is None:
+        run_dir = make_run_dir(out_root, cfg.name, info)
+    else:
+        run_dir = Path(run_dir)
+        if info.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        barrier(info)
+    setup_logging(Path(run_dir), info.is_main)
+    if ckpt is not None:
+        log.info("resuming %s at iteration %d", run_dir, ckpt["iteration"])
+    trainer = Trainer(cfg, Path(run_dir), info, resume=ckpt, progress=progress)
+    result = trainer.run(stop_after)
+    if info.is_main:
+        log.info("done: %d iterations; best SELD %.4f at iteration %s; run folder %s", trainer.iteration,
+                 trainer.best["SELD"], trainer.best["iteration"], run_dir)
+        if trainer.iteration >= cfg.train.max_iters:  # marks a finished run (the scripts skip it)
+            write_text_atomic(Path(run_dir) / "summary.json", json.dumps(
+                {"iterations": trainer.iteration, "best": trainer.best, "run_dir": str(run_dir)}, indent=2) + "\n")
+    return result
+
+
+# ------------------------------------------------------------------------------------------- seld.py train
+#: flag -> config key (section.field) of the common settings; anything else through --set section.key=value
+TRAIN_FLAGS: dict[str, str] = {
+    "data_dir": "data.data_dir", "format": "data.audio_format", "feature": "data.feature", "visual": "data.visual",
+    "cache_dir": "data.cache_dir", "window": "data.window_s", "workers": "data.num_workers", "model": "model.name",
+    "max_iters": "train.max_iters", "batch_size": "train.batch_size", "lr": "train.lr", "val_every": "train.val_every",
+    "device": "train.device", "seed": "train.seed", "threshold": "inference.threshold",
+}
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``seld.py train``."""
+    from net import network_names
+
+    parser.add_argument("--config", type=Path, default=None, help="YAML/JSON run config (flags override it)")
+    parser.add_argument("--name", default=None, help="run name (folder runs/<timestamp>_<name>)")
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="root of run folders (default runs)")
+    parser.add_argument("--run-dir", type=Path, default=None, help="exact run folder instead of a timestamped one")
+    parser.add_argument("--resume", type=Path, default=None, help="run folder or checkpoint to continue")
+    parser.add_argument("--data-dir", help="dataset root (STARSS23 layout)")
+    parser.add_argument("--format", choices=("foa", "mic", "binaural"), help="audio format")
+    parser.add_argument("--feature", help="feature extractor name (see seld.py extract --help)")
+    parser.add_argument("--visual", choices=("none", "vectors", "frames"), help="visual input")
+    parser.add_argument("--cache-dir", help="feature cache root (default <data-dir>/cache)")
+    parser.add_argument("--model", choices=network_names(), help="network")
+    parser.add_argument("--audio-only", action="store_true", default=None, help="zero the visual embedding")
+    parser.add_argument("--window", type=float, help="training window in seconds")
+    parser.add_argument("--max-iters", type=int, help="training iterations")
+    parser.add_argument("--batch-size", type=int, help="batch size per process")
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--val-every", type=int, help="validate every N iterations")
+    parser.add_argument("--threshold", type=float, help="activity threshold of the decoding")
+    parser.add_argument("--workers", type=int, help="DataLoader worker processes")
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, help="random seed")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="any config value, e.g. --set train.schedule=step --set model.params={gru_hidden: 64}")
+    parser.add_argument("--stop-after", type=int, default=None,
+                        help="stop (and checkpoint) after N iterations in total")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The run config: defaults < --config file < flags < --set overrides."""
+    from util.config import apply_overrides, load_config
+
+    cfg = load_config(args.config) if args.config is not None else RunConfig()
+    items = [f"{key}={getattr(args, flag)}" for flag, key in TRAIN_FLAGS.items() if getattr(args, flag) is not None]
+    if args.audio_only:
+        items.append("model.audio_only=true")
+    try:
+        cfg = apply_overrides(cfg, [i for i in items] + list(args.overrides))
+    except ValueError as exc:
+        raise InputError(args.config, f"bad setting: {exc}") from exc
+    if args.name:
+        cfg.name = args.name
+    return cfg
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train a SELD network (or resume a run); writes a run folder with config, logs, TensorBoard, checkpoints."""
+    try:
+        if args.resume is not None:
+            result = train(None, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress,
+                           max_iters=args.max_iters)
+        else:
+            result = train(config_from_args(args), args.out, stop_after=args.stop_after,
+                           progress=not args.no_progress, run_dir=args.run_dir)
+    except KeyboardInterrupt:
+        print("interrupted; continue with: seld.py train --resume <run folder>", file=sys.stderr)
+        return 130
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    print(f"run folder: {result['run_dir']}")
+    return 0

@@ -1,0 +1,125 @@
+"""Whole-recording sliding-window inference over a split and its SELD scores (used by training and by
+``seld.py evaluate``).
+
+Outputs in ``out_dir``: ``output/<split_dir>/<name>.npy`` (T_label, 3, 3|4, 13) raw Multi-ACCDOA,
+``pred/<split_dir>/<name>.csv`` decoded DCASE CSVs, ``metrics.json`` (metrics.scoring result) and
+``doa_trajectory.png`` (azimuth vs time, reference and prediction, of the first recording).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from feature.cache import FeatureCache, normalize_features
+from metrics.dcase_csv import read_reference_csv
+from metrics.scoring import format_table, score_events, write_result_json
+from seld_data_loader import crop_padded
+from seld_predictor import (decode_multi_accdoa, load_model, plot_doa_trajectory, save_output_npy,
+                            sliding_window_inference, window_plan, write_events_csv)
+from util.config import InferenceConfig
+from util.errors import InputError
+from util.layout import DatasetLayout, Recording
+
+
+def format_result(result: dict[str, Any]) -> str:
+    """The metrics table of a validation result."""
+    return format_table(result)
+
+
+def validate(model: torch.nn.Module, cache: FeatureCache, recordings: Sequence[Recording], visual_source,
+             inference: InferenceConfig, train_window: int, device: torch.device, out_dir: str | Path,
+             stats: tuple[np.ndarray, np.ndarray] | None = None, amp_dtype: torch.dtype | None = None,
+             metric: str = "dcase2023", progress: bool = False, figure: bool = True) -> dict[str, Any]:
+    """Infer every recording, write npy + CSV outputs, score them against the dataset's metadata CSVs.
+
+    ``stats`` are the training feature statistics (default: the cache's). Returns the metrics.scoring result
+    (plus ``figure``: the matplotlib figure of the first recording's DOA trajectory, when ``figure``).
+    """
+    out_dir = Path(out_dir)
+    fpl = cache.frames_per_label
+    mean, std = stats if stats is not None else cache.stats
+    window, hop, margin = window_plan(inference, train_window, fpl, float(cache.meta["frame_shift_s"]),
+                                      int(model.output_hop))
+    layout = DatasetLayout(cache.meta["data_dir"])
+    refs, preds, first = {}, {}, None
+    for rec in tqdm(recordings, desc="validate", unit="file", disable=not progress):
+        feats = normalize_features(cache.features(rec), mean, std)
+        t_label = feats.shape[1] // fpl
+        visual = None
+        if visual_source is not None:
+            visual = crop_padded(np.asarray(visual_source(rec)), 0, t_label)
+        output = sliding_window_inference(model, feats, visual, window, hop, margin, fpl, device,
+                                          inference.batch_size, amp_dtype)
+        events = decode_multi_accdoa(output, inference.threshold, inference.merge_deg)
+        save_output_npy(out_dir / "output" / rec.split_dir / f"{rec.name}.npy", output)
+        write_events_csv(out_dir / "pred" / rec.split_dir / f"{rec.name}.csv", events)
+        refs[rec.name] = read_reference_csv(layout.metadata_path(rec))
+        preds[rec.name] = events
+        if first is None:
+            first = (rec.name, t_label)
+    if not refs:
+        raise InputError(cache.folder, "no recordings to validate")
+    result = score_events(refs, preds, metric=metric)
+    write_result_json(out_dir / "metrics.json", result)
+    if figure and first is not None:
+        name, t_label = first
+        result["figure"] = plot_doa_trajectory(preds[name], refs[name], f"{name}: azimuth (squares: reference)",
+                                               out_dir / "doa_trajectory.png", t_label)
+    return result
+
+
+# ----------------------------------------------------------------------------------------- seld.py evaluate
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``seld.py evaluate``."""
+    parser.add_argument("--checkpoint", required=True, type=Path, help="training checkpoint (best.pt / last.pt)")
+    parser.add_argument("--data-dir", required=True, type=Path, help="dataset root (STARSS23 layout, with metadata)")
+    parser.add_argument("--split", default="test", choices=("train", "test"), help="split to evaluate (default test)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (npy, CSVs, metrics.json, PNG)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache root (default <data-dir>/cache)")
+    parser.add_argument("--metric", default="dcase2023", choices=("dcase2023", "dcase2024"), help="SELD metric")
+    parser.add_argument("--threshold", type=float, default=None, help="activity threshold (default: the checkpoint's)")
+    parser.add_argument("--window", type=float, default=None, help="inference window in seconds")
+    parser.add_argument("--hop", type=float, default=None, help="inference hop in seconds")
+    parser.add_argument("--keep-margin", type=float, default=None, help="seconds dropped at inner window edges")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--workers", type=int, default=2, help="feature extraction processes")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a checkpoint on a labelled split: CSVs, metrics JSON and the printed metrics table."""
+    import matplotlib.pyplot as plt
+
+    from feature.base import FeatureConfig
+    from feature.extract import build_feature_cache
+    from seld_data_loader import build_visual_source
+    from seld_trainer import resolve_device
+
+    loaded = load_model(args.checkpoint, resolve_device(args.device))
+    cfg = loaded.config
+    cache_dir = args.cache_dir or args.data_dir / "cache"
+    cache = build_feature_cache(args.data_dir, cfg.data.audio_format, FeatureConfig.from_dict(cfg.features),
+                                cache_dir=cache_dir, workers=args.workers, splits=[args.split])
+    recs = [r for r in cache.recordings(args.split) if cache.has_labels(r)]
+    if not recs:
+        raise InputError(args.data_dir, f"no labelled recordings of split {args.split!r}")
+    visual = None
+    if loaded.spec.visual != "none" and not cfg.model.audio_only:
+        visual = build_visual_source(dataclasses.replace(cfg.data, data_dir=str(args.data_dir)), cache_dir)
+    inference = dataclasses.replace(
+        cfg.inference, **{k: v for k, v in (("threshold", args.threshold), ("window_s", args.window),
+                                            ("hop_s", args.hop), ("keep_margin_s", args.keep_margin)) if v is not None})
+    result = validate(loaded.model, cache, recs, visual, inference, loaded.window_frames, loaded.device, args.out,
+                      stats=(loaded.mean, loaded.std), metric=args.metric, progress=True)
+    fig = result.pop("figure", None)
+    if fig is not None:
+        plt.close(fig)
+    print(format_result(result))
+    print(f"outputs, CSVs and metrics.json in {args.out}")
+    return 0

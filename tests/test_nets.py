@@ -1,0 +1,96 @@
+"""Network registry and output shapes (sizes derived from the input spec and util/conventions)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from net import build_model, network_names
+from net.blocks import split_pooling
+from net.spec import InputSpec
+from util.conventions import NUM_CLASSES, NUM_TRACKS, VISUAL_NUM_BOXES, VISUAL_NUM_POINTS
+
+VEC = (2, VISUAL_NUM_BOXES, VISUAL_NUM_POINTS)
+
+
+def _vectors(batch: int, frames: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, frames, *VEC, generator=g)
+
+
+def test_registry_names():
+    assert {"avcrnn", "seldnet", "av_vit"} <= set(network_names())
+    with pytest.raises(ValueError, match="unknown network"):
+        build_model("nope", InputSpec(7, 64, 250, 5))
+
+
+@pytest.mark.parametrize("total,stages,expected", [(5, 3, [5, 1, 1]), (10, 3, [5, 2, 1]), (16, 3, [4, 2, 2]),
+                                                   (1, 3, [1, 1, 1]), (4, 2, [2, 2])])
+def test_split_pooling(total, stages, expected):
+    assert split_pooling(total, stages) == expected
+
+
+def test_avcrnn_baseline_shapes_and_visual_use():
+    torch.manual_seed(0)
+    spec = InputSpec(audio_channels=7, audio_bins=257, window_frames=128, frames_per_label=10, visual="vectors",
+                     visual_shape=VEC)
+    model = build_model("avcrnn", spec).eval()
+    assert model.visual.fc1.in_features == 444 and model.fc.out_features == 117
+    assert model.gru.hidden_size == 256 and model.gru.input_size == 128
+    audio = torch.randn(2, 7, 128, 257)
+    out = model(audio, _vectors(2, spec.label_frames))
+    assert out.shape == (2, 128, NUM_TRACKS, 3, NUM_CLASSES)
+    # output repeated x16: constant over each block of 16 frames
+    assert torch.equal(out[:, 0], out[:, 15]) and not torch.equal(out[:, 0], out[:, 16])
+    # one visual vector per window: only the first label frame matters
+    v1, v2 = _vectors(2, spec.label_frames, 1), _vectors(2, spec.label_frames, 2)
+    v2[:, 0] = v1[:, 0]
+    assert torch.allclose(model(audio, v1), model(audio, v2))
+    assert not torch.allclose(model(audio, v1), model(audio, _vectors(2, spec.label_frames, 3)))
+    only = build_model("avcrnn", spec, audio_only=True).eval()
+    only.load_state_dict(model.state_dict())
+    assert torch.allclose(only(audio, v1), only(audio, None))
+
+
+@pytest.mark.parametrize("with_distance", [False, True])
+def test_seldnet_shapes(with_distance):
+    torch.manual_seed(0)
+    spec = InputSpec(7, 64, 250, 5, "vectors", VEC, with_distance=with_distance)
+    model = build_model("seldnet", spec, params={"conv_channels": 16, "gru_hidden": 32, "fc_dim": 32}).eval()
+    assert model.output_hop == 5
+    out = model(torch.randn(2, 7, 250, 64), _vectors(2, 50))
+    elements = 4 if with_distance else 3
+    assert out.shape == (2, 50, NUM_TRACKS, elements, NUM_CLASSES)
+    assert out[:, :, :, :3].abs().max() <= 1.0
+    if with_distance:
+        assert (out[:, :, :, 3] >= 0).all()
+
+
+def test_seldnet_visual_per_label_frame_and_audio_only():
+    torch.manual_seed(0)
+    spec = InputSpec(7, 64, 50, 5, "vectors", VEC)
+    model = build_model("seldnet", spec, params={"conv_channels": 8, "gru_hidden": 16, "fc_dim": 16,
+                                                 "attn_heads": 4}).eval()
+    audio = torch.randn(1, 7, 50, 64)
+    v1 = _vectors(1, 10, 1)
+    v2 = v1.clone()
+    v2[:, 7] = 0.0  # changing a later label frame's vectors changes the output
+    assert not torch.allclose(model(audio, v1), model(audio, v2))
+    only = build_model("seldnet", spec, audio_only=True, params={"conv_channels": 8, "gru_hidden": 16, "fc_dim": 16,
+                                                                 "attn_heads": 4}).eval()
+    only.load_state_dict(model.state_dict())
+    assert torch.allclose(only(audio, v1), only(audio, v2))
+    # other feature shapes: MIC logmel_gcc (10 x 64), binaural, 10 ms hop (10 frames per label)
+    for channels, bins, fpl in ((10, 64, 5), (4, 64, 5), (7, 64, 10)):
+        m = build_model("seldnet", InputSpec(channels, bins, 10 * fpl, fpl, "none"),
+                        params={"conv_channels": 8, "gru_hidden": 16, "fc_dim": 16, "attn_heads": 4}).eval()
+        assert m(torch.randn(1, channels, 10 * fpl, bins)).shape == (1, 10, NUM_TRACKS, 3, NUM_CLASSES)
+
+
+def test_av_vit_shapes():
+    pytest.importorskip("net.vision_transformer")
+    torch.manual_seed(0)
+    spec = InputSpec(7, 64, 50, 5, "frames", (32, 64, 3))
+    model = build_model("av_vit", spec, params={"conv_channels": 8, "gru_hidden": 16, "fc_dim": 16, "attn_heads": 4,
+                                                "vit": {"patch_size": 16, "dim": 32, "depth": 1, "heads": 2}}).eval()
+    frames = torch.randint(0, 256, (2, 10, 32, 64, 3), dtype=torch.uint8)
+    assert model(torch.randn(2, 7, 50, 64), frames).shape == (2, 10, NUM_TRACKS, 3, NUM_CLASSES)

@@ -1,0 +1,80 @@
+"""Exact resume (N iterations straight == N/2 + resume N/2, identical weights on CPU) and DDP on CPU (gloo,
+2 processes through torch.multiprocessing, the same entry point torchrun uses)."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+import seld
+import seld_trainer
+from test_pipeline import tiny_config
+from util.checkpoint import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tiny_dataset, tmp_path_factory) -> Path:
+    cache = tmp_path_factory.mktemp("resume_cache")
+    assert seld.main(["extract", "--data-dir", str(tiny_dataset), "--format", "foa", "--feature", "logmel_iv",
+                      "--cache-dir", str(cache), "--workers", "1"]) == 0
+    return cache
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
+
+
+def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path):
+    # 8 iterations over 3-batch epochs: the interruption at 4 falls inside the second epoch
+    cfg = tiny_config(tiny_dataset, cache_dir, max_iters=8, checkpoint_every=100, val_every=100)
+    straight = seld_trainer.train(cfg, run_dir=tmp_path / "a", progress=False)
+    first = seld_trainer.train(tiny_config(tiny_dataset, cache_dir, max_iters=8, checkpoint_every=100, val_every=100),
+                               run_dir=tmp_path / "b", stop_after=4, progress=False)
+    assert first["iteration"] == 4 and load_checkpoint(tmp_path / "b/checkpoints/last.pt")["iteration"] == 4
+    resumed = seld_trainer.train(None, resume=tmp_path / "b", progress=False)
+    assert resumed["iteration"] == 8
+    assert straight["losses"] == first["losses"] + resumed["losses"]
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_rejects_foreign_checkpoint(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(seld.InputError, match="not a checkpoint of this project"):
+        seld_trainer.train(None, resume=tmp_path / "other.pt")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, data_dir: str, cache: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    cfg = tiny_config(Path(data_dir), Path(cache), max_iters=4, batch_size=1, val_every=4, checkpoint_every=100)
+    result = seld_trainer.train(cfg, run_dir=Path(out) / "run", progress=False)
+    model = result["model_state"]
+    torch.save({k: v.clone() for k, v in model.items()}, Path(out) / f"rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_gloo_two_processes(tiny_dataset, cache_dir, tmp_path):
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tiny_dataset), str(cache_dir), str(tmp_path)), nprocs=2,
+             join=True)
+    w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for k in w0:  # gradients are averaged: the replicas stay identical (BatchNorm running stats are per rank)
+        if "running_" not in k and "num_batches" not in k:
+            assert torch.equal(w0[k], w1[k]), k
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ckpt["iteration"] == 4
+    assert (tmp_path / "run" / "val" / "metrics.json").is_file()

@@ -1,0 +1,75 @@
+"""Checkpoint files: written atomically, read with ``torch.load(weights_only=True)``, with RNG state helpers.
+
+A training checkpoint is a dict ``{"format": CHECKPOINT_FORMAT, "config": <RunConfig dict>, "model": state_dict,
+"optimizer": ..., "iteration": int, "epoch_state": ..., "rng": rng_state(), "best": ..., "feature_stats": ...}``;
+only plain Python types and tensors, so the safe loader reads it.
+"""
+from __future__ import annotations
+
+import pickle
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from util.errors import InputError
+from util.fileio import atomic_path
+
+CHECKPOINT_FORMAT = "avseld-checkpoint-1"
+REQUIRED_KEYS: tuple[str, ...] = ("format", "config", "model")
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` (with the format tag added) atomically."""
+    payload = {"format": CHECKPOINT_FORMAT, **payload}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely; InputError names the file when it is missing, unsafe, corrupt or foreign."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(path, f"not a readable checkpoint ({first})") from exc
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
+        raise InputError(path, f"not a checkpoint of this project (needs keys {', '.join(REQUIRED_KEYS)})")
+    if ckpt["format"] != CHECKPOINT_FORMAT:
+        raise InputError(path, f"checkpoint format {ckpt['format']!r} is not {CHECKPOINT_FORMAT!r}")
+    return ckpt
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU and CUDA) RNG states as plain types and tensors (safe-loadable)."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": _to_plain(random.getstate()),
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore a state from :func:`rng_state`."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, tuple):
+        return [_to_plain(o) for o in obj]
+    return obj

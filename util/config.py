@@ -1,0 +1,179 @@
+"""Typed run configuration (dataclasses), read from / written to YAML or JSON.
+
+One :class:`RunConfig` describes a training run: ``data`` (dataset, features, visual input, windows),
+``model`` (network name and its own arguments), ``train`` (optimiser, schedule, logging) and ``inference``
+(sliding windows and decoding). It is written into every run folder (config.yaml) and every checkpoint, so a
+checkpoint alone rebuilds its model and feature settings. ``features`` holds the resolved feature config
+(feature.base.FeatureConfig.to_dict()), filled at train time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from util.conventions import FRAME_CACHE_SIZE
+from util.errors import InputError
+from util.fileio import write_text_atomic
+
+
+@dataclass
+class DataConfig:
+    """Dataset, features and training windows."""
+
+    data_dir: str = "data/synthetic_small"
+    audio_format: str = "foa"               # foa | mic | binaural
+    feature: str = "logmel_iv"              # feature extractor name (feature/ registry)
+    feature_overrides: dict[str, Any] = field(default_factory=dict)  # FeatureConfig settings to change
+    cache_dir: str = ""                     # feature cache root; "" = <data_dir>/cache
+    visual: str = "vectors"                 # none | vectors (Gaussian vectors) | frames (video frames, av_vit)
+    frame_size: list[int] = field(default_factory=lambda: list(FRAME_CACHE_SIZE))  # W, H of cached frames (av_vit)
+    window_s: float = 5.0                   # training window (baseline AV: 1.28 s = 128 frames of 10 ms)
+    augment: bool = True                    # FOA rotations/reflections of audio, labels and video (logmel_iv only)
+    train_split: str = "train"
+    val_split: str = "test"
+    num_workers: int = 1                    # DataLoader worker processes (0 = load in the training process)
+
+
+@dataclass
+class ModelConfig:
+    """Network by registry name (net/__init__.py) and its own keyword arguments."""
+
+    name: str = "seldnet"
+    audio_only: bool = False
+    with_distance: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule and bookkeeping; counted in iterations."""
+
+    optimizer: str = "adamw"                # adam | adamw
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 16
+    max_iters: int = 3000
+    schedule: str = "cosine"                # cosine | step | constant (all after a linear warmup)
+    warmup_iters: int = 100
+    min_lr_ratio: float = 0.05              # cosine floor as a fraction of lr
+    step_size: int = 1000                   # step schedule: multiply by gamma every step_size iterations
+    gamma: float = 0.5
+    grad_clip: float = 5.0                  # max gradient norm; 0 = off
+    amp: bool = True                        # mixed precision, used on CUDA only
+    val_every: int = 500
+    checkpoint_every: int = 500
+    log_every: int = 20
+    seed: int = 1234
+    device: str = "auto"                    # auto | cpu | cuda | cuda:N
+    cpu_threads: int = 0                    # torch CPU threads; 0 = torch's default (1 is fastest on a busy 2-core CPU)
+
+
+@dataclass
+class InferenceConfig:
+    """Sliding-window inference over whole recordings and Multi-ACCDOA decoding."""
+
+    window_s: float = 0.0                   # 0 = the training window
+    hop_s: float = 0.0                      # 0 = window minus the margins below
+    keep_margin_s: float = 0.0              # output discarded at each inner window edge (overlap keeps the centre)
+    threshold: float = 0.5                  # track activity threshold (AV baseline: 0.3)
+    merge_deg: float = 15.0                 # same-class tracks closer than this are merged
+    batch_size: int = 8
+
+
+@dataclass
+class RunConfig:
+    """Everything of one run."""
+
+    name: str = "seld"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    features: dict[str, Any] = field(default_factory=dict)   # resolved feature config, filled at train time
+
+
+def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
+    if not isinstance(d, dict):
+        raise ValueError(f"{where or 'config'}: expected a mapping, got {type(d).__name__}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"unknown config key(s) {', '.join(where + k for k in unknown)}")
+    kwargs = {}
+    for k, v in d.items():
+        t = hints[k]
+        if dataclasses.is_dataclass(t):
+            kwargs[k] = _from_dict(t, v, f"{where}{k}.")
+        else:
+            kwargs[k] = _coerce(t, v, where + k)
+    return cls(**kwargs)
+
+
+def _coerce(t: Any, v: Any, key: str) -> Any:
+    if t is float and isinstance(v, str):  # YAML 1.1 reads 1e-3 as a string
+        try:
+            return float(v)
+        except ValueError:
+            pass
+    if t is float and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    if t in (int, float, str, bool) and not isinstance(v, t):
+        raise ValueError(f"{key}: expected {t.__name__}, got {v!r}")
+    if t is int and isinstance(v, bool):
+        raise ValueError(f"{key}: expected int, got {v!r}")
+    return v
+
+
+def config_from_dict(d: dict[str, Any]) -> RunConfig:
+    """A RunConfig from a nested dict (missing keys take defaults; unknown keys raise ValueError)."""
+    return _from_dict(RunConfig, d, "")
+
+
+def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML or JSON config; InputError names the file on bad content."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "config file not found")
+    try:
+        text = path.read_text()
+        d = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return config_from_dict(d or {})
+    except (ValueError, yaml.YAMLError, TypeError) as exc:
+        raise InputError(path, f"bad config ({exc})") from exc
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> None:
+    """Write a config as YAML (or JSON for a .json path), atomically."""
+    d = config_to_dict(cfg)
+    text = json.dumps(d, indent=2) if Path(path).suffix == ".json" else yaml.safe_dump(d, sort_keys=False)
+    write_text_atomic(path, text)
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply ``section.key=value`` strings (values parsed as YAML, e.g. ``train.lr=3e-4``,
+    ``model.params={conv_channels: 32}``); raises ValueError on unknown keys."""
+    d = config_to_dict(cfg)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} is not key=value")
+        node = d
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                raise ValueError(f"unknown config section {p!r} in {item!r}")
+            node = node[p]
+        if parts[-1] not in node:
+            raise ValueError(f"unknown config key {key!r}")
+        node[parts[-1]] = yaml.safe_load(value)
+    return config_from_dict(d)
