@@ -1,58 +1,67 @@
 #!/usr/bin/env python3
 """Command-line entry point of the SELD framework.
 
-Subcommands (``python seld.py --help``): each one is registered in ``SUBCOMMANDS`` with a function that adds
-its arguments and a function that runs it. Bad input raises ``util.errors.InputError``, printed here as one
-line (``error: <file>: <problem>``) with exit status 2.
+Subcommands (``python seld.py --help``) are listed in ``SUBCOMMANDS``: each names the module that holds the
+functions adding its arguments and running it. Only the chosen subcommand's module is imported, so every command
+starts fast. Bad input raises ``util.errors.InputError``, printed here as one line (``error: <file>: <problem>``)
+with exit status 2.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from util.errors import InputError
 
-Subcommand = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]
+
+@dataclass(frozen=True)
+class Subcommand:
+    """A subcommand: ``module.add_arguments(parser)`` adds its arguments, ``module.run(args)`` runs it."""
+
+    name: str
+    module: str
+    add_arguments: str
+    run: str
+    help: str
 
 
-def _subcommands() -> list[Subcommand]:
-    """The registered subcommands (imported lazily so that ``--help`` stays fast)."""
-    entries: list[Subcommand] = []
-    import synthesize_dataset
-
-    entries.append(("synthesize", synthesize_dataset.add_arguments, synthesize_dataset.run))
-    from metrics import scoring
-
-    entries.append(("score", scoring.add_score_arguments, scoring.run_score))
-    from feature import extract as feature_extract
-
-    entries.append(("extract", feature_extract.add_arguments, feature_extract.run))
-    import object_detection
-
-    entries.append(("detect", object_detection.add_arguments, object_detection.run))
-    import seld_predictor
-    import seld_trainer
-    import seld_validator
-
-    entries.append(("train", seld_trainer.add_train_arguments, seld_trainer.run_train))
-    entries.append(("evaluate", seld_validator.add_evaluate_arguments, seld_validator.run_evaluate))
-    entries.append(("predict", seld_predictor.add_predict_arguments, seld_predictor.run_predict))
-    return entries
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand("synthesize", "synthesize_dataset", "add_arguments", "run",
+               "make a synthetic STARSS23-format audio-visual dataset"),
+    Subcommand("extract", "feature.extract", "add_arguments", "run",
+               "extract audio features and ADPIT labels of a dataset into the feature cache"),
+    Subcommand("detect", "object_detection", "add_arguments", "run",
+               "run a person detector over a dataset's videos and write detection files"),
+    Subcommand("train", "seld_trainer", "add_train_arguments", "run_train",
+               "train a SELD model (new run folder, or --resume)"),
+    Subcommand("evaluate", "seld_validator", "add_evaluate_arguments", "run_evaluate",
+               "evaluate a checkpoint on a dataset split: .npy outputs, CSVs, metrics table and JSON"),
+    Subcommand("predict", "seld_predictor", "add_predict_arguments", "run_predict",
+               "run a checkpoint on recordings without labels: CSVs and DOA-trajectory plots"),
+    Subcommand("score", "metrics.scoring", "add_score_arguments", "run_score",
+               "score a folder of prediction CSVs against reference metadata (DCASE2023 / DCASE2024)"),
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only the subcommand ``chosen`` (if any) gets its full arguments."""
     parser = argparse.ArgumentParser(prog="seld.py", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, add_arguments, run in _subcommands():
-        sp = sub.add_parser(name, help=(run.__doc__ or "").strip().splitlines()[0] if run.__doc__ else None)
-        add_arguments(sp)
-        sp.set_defaults(_run=run)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in SUBCOMMANDS:
+        sp = sub.add_parser(command.name, help=command.help, description=command.help)
+        if command.name == chosen:
+            module = importlib.import_module(command.module)
+            getattr(module, command.add_arguments)(sp)
+            sp.set_defaults(_run=getattr(module, command.run))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(chosen).parse_args(argv)
     try:
         status = args._run(args)
     except InputError as exc:
