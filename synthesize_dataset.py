@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotations", default=None,
                         help="folder of real STARSS22 annotations to script scenes from (default "
                              f"{DEFAULT_ANNOTATIONS} when present); 'none' for random scenes")
+    parser.add_argument("--no-class-balance", action="store_true",
+                        help="keep the annotation scripts' own classes (default: permute them per clip so that "
+                             "every class gets a similar number of active frames in each split)")
     parser.add_argument("--free-field", action="store_true", help="no room acoustics (direct sound only)")
     parser.add_argument("--max-distractors", type=int, default=None, help="silent person figures per clip, at most")
     parser.add_argument("--detection-miss-rate", type=float, default=None, help="simulated detector miss probability")
@@ -106,6 +109,7 @@ def config_from_args(args: argparse.Namespace) -> SynthesisConfig:
     )
     config.video = not args.no_video
     config.room_acoustics = not args.free_field
+    config.class_balance = not args.no_class_balance
     if config.num_train + config.num_test == 0:
         raise InputError(None, "--num-train and --num-test are both 0: nothing to synthesise")
     return config

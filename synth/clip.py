@@ -30,8 +30,8 @@ EVENT_LEVEL_DB = (-6.0, 0.0)
 def build_scene(plan: ClipPlan, config: SynthesisConfig, rng: np.random.Generator) -> Scene:
     """The clip's scene: scripted from its annotation file, or random."""
     if plan.script:
-        return scene_from_annotation(plan.script, plan.num_frames, rng, plan.rotation_deg,
-                                     config.min_distance_m, config.max_distance_m)
+        return scene_from_annotation(plan.script, plan.num_frames, rng, plan.rotation_deg, config.min_distance_m,
+                                     config.max_distance_m, plan.window_start, plan.class_map)
     return random_scene(plan.num_frames, rng, config.max_polyphony, config.moving_fraction,
                         config.min_distance_m, config.max_distance_m)
 

@@ -54,6 +54,9 @@ class SynthesisConfig:
     sample_rate: int = SAMPLE_RATE
     #: Real annotations used as scene scripts; None -> random scenes.
     annotations: str | None = None
+    #: Annotation scripts: permute classes per clip so that every class gets a similar share of active frames
+    #: in each split (timing, polyphony, overlaps and trajectories are kept).
+    class_balance: bool = True
     #: Random scenes: most events active at once, and the share of moving sources.
     max_polyphony: int = 3
     moving_fraction: float = 0.4

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from metrics.dcase_csv import read_reference_csv
 from synth.config import SynthesisConfig
-from util.conventions import LABEL_FPS, TEST_FOLD, TRAIN_FOLD
+from synth.scenes import choose_window, class_frame_counts, script_rows
+from util.conventions import LABEL_FPS, NUM_CLASSES, TEST_FOLD, TRAIN_FOLD
 from util.layout import SPLIT_PREFIX
 
 #: Room sets (split-folder suffix -> rooms) used for random scenes, as in STARSS22/23 development data.
@@ -40,6 +42,8 @@ class ClipPlan:
     num_frames: int  # label frames (100 ms)
     script: str | None  # annotation file, or None for a random scene
     rotation_deg: float  # azimuth rotation of a reused annotation script
+    window_start: int = 0  # first frame of the script's window (0 when the script is tiled)
+    class_map: tuple[int, ...] | None = None  # script class -> clip class (class balance), None = unchanged
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,22 +67,28 @@ def annotation_files(folder: str | Path, split: str) -> list[Path]:
 
 def plan_clips(config: SynthesisConfig) -> list[ClipPlan]:
     """The clips of a dataset: ``num_train`` train then ``num_test`` test clips, scripted from the annotation
-    files of the same split (in a seeded random order; reused files get a random azimuth rotation) or random."""
+    files of the same split (in a seeded random order; reused files get a random azimuth rotation; a random
+    window of each; classes permuted per clip for balance, see :func:`balance_classes`) or random."""
     rng = np.random.default_rng([config.seed, _PLAN_STREAM])
     plans: list[ClipPlan] = []
     counters: dict[tuple[str, str], int] = defaultdict(int)
+    frame_counts: dict[int, np.ndarray] = {}  # active frames per class of each scripted clip
     for split, count in (("train", config.num_train), ("test", config.num_test)):
         files = annotation_files(config.annotations, split) if config.annotations else []
         order = rng.permutation(len(files)) if files else np.zeros(0, dtype=np.int64)
         for k in range(count):
             seconds = rng.uniform(config.min_duration_s, config.max_duration_s)
             num_frames = max(1, int(round(seconds)) * LABEL_FPS)
+            window = 0
             if files:
                 path = files[int(order[k % len(files)])]
                 split_dir = path.parent.name
                 room = _NAME.match(path.stem).group(2)
                 rotation = float(rng.integers(-180, 180)) if k >= len(files) else 0.0
                 script = path.as_posix()
+                rows = read_reference_csv(path)
+                window = choose_window(rows, num_frames, rng)
+                frame_counts[len(plans)] = class_frame_counts(script_rows(rows, num_frames, window))
             else:
                 room_set = str(rng.choice(sorted(RANDOM_ROOMS[split])))
                 split_dir = f"{SPLIT_PREFIX[split]}-{room_set}"
@@ -86,5 +96,33 @@ def plan_clips(config: SynthesisConfig) -> list[ClipPlan]:
                 rotation, script = 0.0, None
             counters[(split, room)] += 1
             name = f"{FOLDS[split]}_{room}_mix{counters[(split, room)]:03d}"
-            plans.append(ClipPlan(len(plans), split, split_dir, name, room, num_frames, script, rotation))
+            plans.append(ClipPlan(len(plans), split, split_dir, name, room, num_frames, script, rotation, window))
+    if config.class_balance:  # (drawn last: the clips and windows do not depend on it)
+        for split in ("train", "test"):
+            scripted = [p.index for p in plans if p.split == split and p.script]
+            for i, class_map in zip(scripted, balance_classes([frame_counts[i] for i in scripted], rng)):
+                plans[i] = replace(plans[i], class_map=class_map)
     return plans
+
+
+def balance_classes(frame_counts: list[np.ndarray], rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """Per-clip class permutations (source class -> target class) that spread active frames evenly over the
+    classes of a split. Greedy, clip by clip: the clip's classes, most frames first, each take the unused target
+    class with the fewest frames so far (ties broken at random). A class with no frames yet is always taken
+    first, so every class occurs once the split has at least NUM_CLASSES class slots."""
+    totals = np.zeros(NUM_CLASSES, dtype=np.int64)
+    maps = []
+    for counts in frame_counts:
+        tiebreak = rng.random(NUM_CLASSES)
+        free = list(range(NUM_CLASSES))
+        class_map = [-1] * NUM_CLASSES
+        for src in sorted(np.flatnonzero(counts), key=lambda c: -counts[c]):
+            target = min(free, key=lambda t: (totals[t], tiebreak[t]))
+            free.remove(target)
+            class_map[src] = target
+            totals[target] += counts[src]
+        absent = [c for c in range(NUM_CLASSES) if class_map[c] < 0]
+        for src, target in zip(absent, free):
+            class_map[src] = target
+        maps.append(tuple(int(t) for t in class_map))
+    return maps

@@ -8,7 +8,7 @@ generated at random with comparable statistics.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -121,33 +121,56 @@ def events_from_rows(rows: list[Event], rng: np.random.Generator, min_distance_m
     return events
 
 
-def scene_from_annotation(path: str | Path, num_frames: int, rng: np.random.Generator, rotation_deg: float = 0.0,
-                          min_distance_m: float = 1.0, max_distance_m: float = 4.0) -> Scene:
-    """Script a scene of ``num_frames`` label frames from a real annotation file: a random window of it
-    (or the file tiled end to end when it is shorter), azimuths rotated by ``rotation_deg``."""
-    rows = read_reference_csv(path)
+def choose_window(rows: list[Event], num_frames: int, rng: np.random.Generator) -> int:
+    """Start frame of a random ``num_frames`` window of annotation ``rows`` (0 when the file is shorter and will
+    be tiled); a few redraws avoid (nearly) silent windows of short clips."""
     length = (max(r.frame for r in rows) + 1) if rows else num_frames
-    if length >= num_frames:
-        # A random window; a few redraws avoid (nearly) silent windows of short clips.
-        best: list[Event] = []
-        offset = 0
-        for _ in range(WINDOW_TRIES):
-            start = int(rng.integers(0, length - num_frames + 1))
-            window = [r for r in rows if start <= r.frame < start + num_frames]
-            if len({r.frame for r in window}) > len({r.frame for r in best}):
-                best, offset = window, start
-            if len({r.frame for r in best}) >= MIN_ACTIVE_FRACTION * num_frames:
-                break
-        window = best
-        shifted = [Event(r.frame - offset, r.cls, r.track, r.azimuth, r.elevation, r.distance) for r in window]
+    if length <= num_frames:
+        return 0
+    best, best_active = 0, -1
+    for _ in range(WINDOW_TRIES):
+        start = int(rng.integers(0, length - num_frames + 1))
+        active = len({r.frame for r in rows if start <= r.frame < start + num_frames})
+        if active > best_active:
+            best, best_active = start, active
+        if best_active >= MIN_ACTIVE_FRACTION * num_frames:
+            break
+    return best
+
+
+def script_rows(rows: list[Event], num_frames: int, window_start: int = 0, rotation_deg: float = 0.0,
+                class_map: tuple[int, ...] | None = None) -> list[Event]:
+    """The annotation ``rows`` a clip of ``num_frames`` frames plays: the window from ``window_start`` (or the
+    file tiled end to end when it is shorter), azimuths rotated by ``rotation_deg``, classes mapped by
+    ``class_map`` (source class -> clip class)."""
+    length = (max(r.frame for r in rows) + 1) if rows else num_frames
+    if length > num_frames:
+        shifted = [replace(r, frame=r.frame - window_start) for r in rows
+                   if window_start <= r.frame < window_start + num_frames]
     else:
-        shifted = []
-        for k in range(int(np.ceil(num_frames / length))):
-            shifted += [Event(r.frame + k * length, r.cls, r.track, r.azimuth, r.elevation, r.distance)
-                        for r in rows if r.frame + k * length < num_frames]
+        shifted = [replace(r, frame=r.frame + k * length) for k in range(int(np.ceil(num_frames / length)))
+                   for r in rows if r.frame + k * length < num_frames]
     if rotation_deg:
-        shifted = [Event(r.frame, r.cls, r.track, float(np.round(wrap_azimuth(r.azimuth + rotation_deg))),
-                         r.elevation, r.distance) for r in shifted]
+        shifted = [replace(r, azimuth=float(np.round(wrap_azimuth(r.azimuth + rotation_deg)))) for r in shifted]
+    if class_map is not None:
+        shifted = [replace(r, cls=int(class_map[r.cls])) for r in shifted]
+    return shifted
+
+
+def class_frame_counts(rows: list[Event]) -> np.ndarray:
+    """Active frames per class (distinct frames in which the class occurs) of annotation rows."""
+    return np.bincount([c for c, _ in {(r.cls, r.frame) for r in rows}], minlength=NUM_CLASSES)
+
+
+def scene_from_annotation(path: str | Path, num_frames: int, rng: np.random.Generator, rotation_deg: float = 0.0,
+                          min_distance_m: float = 1.0, max_distance_m: float = 4.0, window_start: int | None = None,
+                          class_map: tuple[int, ...] | None = None) -> Scene:
+    """Script a scene of ``num_frames`` label frames from a real annotation file: see :func:`script_rows`
+    (the window is drawn with ``rng`` when ``window_start`` is None)."""
+    rows = read_reference_csv(path)
+    if window_start is None:
+        window_start = choose_window(rows, num_frames, rng)
+    shifted = script_rows(rows, num_frames, window_start, rotation_deg, class_map)
     events = events_from_rows(shifted, rng, min_distance_m, max_distance_m)
     return Scene(num_frames, events, script=Path(path).as_posix())
 
