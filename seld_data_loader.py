@@ -16,7 +16,8 @@ An epoch tiles every training recording with consecutive windows after a random 
 audio once: ``len(sampler)`` windows), in a random order; both depend only on (seed, epoch), and an epoch can be
 resumed part-way (``skip``). With DDP every rank takes its own share of the same permutation. With
 augmentation on, every window also draws one of 16 FOA rotations/reflections (:class:`FoaRotations`), applied
-to features, targets and visual inputs alike.
+to features, targets and visual inputs alike; with masking on, time and frequency bands of the features are
+blanked (:class:`TimeFrequencyMasking`).
 """
 from __future__ import annotations
 
@@ -56,11 +57,39 @@ def crop_padded(array: np.ndarray, start: int, length: int, axis: int = 0) -> np
 
 @dataclass(frozen=True)
 class WindowKey:
-    """One window: recording index in the dataset, first feature frame, spatial augmentation (0 = none)."""
+    """One window: recording index in the dataset, first feature frame, spatial augmentation (0 = none) and the
+    seed of its time-frequency masks (drawn with the epoch, so masking is deterministic too)."""
 
     rec: int
     start: int
     aug: int = 0
+    mask_seed: int = 0
+
+
+@dataclass(frozen=True)
+class TimeFrequencyMasking:
+    """SpecAugment-style masking of a standardised window (C, T, F): ``time_masks`` bands of up to
+    ``max_time_frac`` of the frames and ``freq_masks`` bands of up to ``max_freq_frac`` of the bins are set to 0
+    (the training mean) in every channel at once, so level and spatial channels stay consistent. Targets are
+    unchanged: the masks are short against events and the network learns to bridge them."""
+
+    time_masks: int = 2
+    max_time_frac: float = 0.1
+    freq_masks: int = 2
+    max_freq_frac: float = 0.15
+
+    def __call__(self, feats: np.ndarray, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        _, frames, bins = feats.shape
+        for count, frac, size, axis in ((self.time_masks, self.max_time_frac, frames, 1),
+                                        (self.freq_masks, self.max_freq_frac, bins, 2)):
+            for _ in range(count):
+                width = int(rng.integers(0, max(1, int(frac * size)) + 1))
+                lo = int(rng.integers(0, size - width + 1))
+                index = [slice(None)] * 3
+                index[axis] = slice(lo, lo + width)
+                feats[tuple(index)] = 0.0
+        return feats
 
 
 class FoaRotations:
@@ -135,7 +164,8 @@ class SELDWindows(Dataset):
     :class:`WindowSampler`, whose ``len`` is the real epoch length)."""
 
     def __init__(self, cache: FeatureCache, recordings: Sequence[Recording], window_frames: int, output_hop: int,
-                 visual: CachedVisualSource | None = None, with_labels: bool = True, augment: bool = False):
+                 visual: CachedVisualSource | None = None, with_labels: bool = True, augment: bool = False,
+                 masking: TimeFrequencyMasking | None = None):
         fpl = cache.frames_per_label
         if window_frames % output_hop:
             raise ValueError(f"window of {window_frames} frames is not a multiple of the output hop {output_hop}")
@@ -150,6 +180,7 @@ class SELDWindows(Dataset):
         self.with_labels = with_labels
         self.num_frames = [int(cache.features(r).shape[1]) for r in self.recordings]
         self.rotations = FoaRotations() if augment else None
+        self.masking = masking
         if augment and cache.feature_config.name not in AUGMENTABLE_FEATURES:
             raise ValueError(f"spatial augmentation supports the features {AUGMENTABLE_FEATURES}, "
                              f"not {cache.feature_config.name!r}")
@@ -174,6 +205,8 @@ class SELDWindows(Dataset):
         if aug:
             feats = self.rotations.features(feats, aug)
         item = {"audio": self._normalise(feats, key.start, self.num_frames[key.rec])}
+        if self.masking is not None:
+            item["audio"] = self.masking(item["audio"], key.mask_seed)
         if self.with_labels:
             labels = self.cache.labels(rec)
             frames = key.start + np.arange(0, self.window_frames, self.output_hop)
@@ -211,7 +244,8 @@ def epoch_windows(num_frames: Sequence[int], window_frames: int, frames_per_labe
             keys.append(WindowKey(r, frames_per_label * math.floor(start / frames_per_label)))
     order = rng.permutation(len(keys))
     augs = rng.integers(0, num_augmentations, len(keys)) if num_augmentations > 1 else np.zeros(len(keys), int)
-    return [dataclasses.replace(keys[i], aug=int(a)) for i, a in zip(order, augs)]
+    mask_seeds = rng.integers(0, 2 ** 31, len(keys))
+    return [dataclasses.replace(keys[i], aug=int(a), mask_seed=int(m)) for i, a, m in zip(order, augs, mask_seeds)]
 
 
 class WindowSampler(Sampler):

@@ -43,7 +43,8 @@ from feature.extract import build_feature_cache
 from net import build_model
 from net.adpit import ADPITLoss
 from net.spec import InputSpec
-from seld_data_loader import AUGMENTABLE_FEATURES, SELDWindows, WindowSampler, build_visual_source, make_train_loader
+from seld_data_loader import (AUGMENTABLE_FEATURES, SELDWindows, TimeFrequencyMasking, WindowSampler, build_visual_source,
+                              make_train_loader)
 from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, save_config
 from util.errors import InputError
@@ -254,7 +255,7 @@ class Trainer:
             log.warning("no spatial augmentation for feature %s (supported: %s)", self.cache.feature_config.name,
                         ", ".join(AUGMENTABLE_FEATURES))
         self.dataset = SELDWindows(self.cache, train_recs, self.window_frames, self.model.output_hop, self.visual,
-                                   augment=augment)
+                                   augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None)
         self.sampler = WindowSampler(self.dataset.num_frames, self.window_frames, fpl, tc.seed, info.rank,
                                      info.world_size, self.dataset.num_augmentations)
         self.loader = make_train_loader(self.dataset, self.sampler, tc.batch_size, cfg.data.num_workers, seed=tc.seed,

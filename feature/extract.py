@@ -163,6 +163,8 @@ def build_feature_cache(data_dir: str | Path, audio_format: str, feature: str | 
             "normalise": extractor.normalise}
     write_config(folder, meta, end="\n")
     cache = FeatureCache.open(folder)
+    # recordings of the chosen splits that are no longer in the dataset (regenerated, deleted) leave the cache
+    cache.prune(r for r in cache.recordings() if r in sources or (splits is not None and r.split not in splits))
 
     jobs = []
     for rec in recordings:

@@ -94,7 +94,7 @@ def make_clip(plan: ClipPlan, config: SynthesisConfig, root: str | Path) -> None
     """Synthesise and write every file of one clip."""
     layout = DatasetLayout(root)
     rec = Recording(plan.split_dir, plan.name)
-    rng = clip_rng(config.seed, plan.index)
+    rng = clip_rng(config.seed, plan)
     scene = build_scene(plan, config, rng)
     room = room_of(plan, config) if config.room_acoustics else None
     for fmt, audio in render_audio(scene, config, rng, room).items():
@@ -106,7 +106,7 @@ def make_clip(plan: ClipPlan, config: SynthesisConfig, root: str | Path) -> None
 
 def clip_summary(plan: ClipPlan, config: SynthesisConfig) -> dict:
     """What synthesis.json records about a clip (its scene is rebuilt from the seed: cheap and identical)."""
-    scene = build_scene(plan, config, clip_rng(config.seed, plan.index))
+    scene = build_scene(plan, config, clip_rng(config.seed, plan))
     room = room_of(plan, config) if config.room_acoustics else None
     poly = scene.polyphony()
     return {

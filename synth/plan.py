@@ -1,7 +1,7 @@
 """Dataset plan: which clips to make, their split folders, STARSS23-style names, rooms, lengths and scripts.
 
 Planned in the parent process from the seed alone, so the clip list never depends on worker scheduling.
-Each clip then gets its own generator ``clip_rng(seed, index)``; each room its own parameters.
+Each clip then gets its own generator ``clip_rng(seed, plan)``; each room its own parameters.
 """
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ _NAME = re.compile(r"^(fold\d+)_(room\d+)_mix\d+$")
 
 # Streams of the seed: each kind of randomness draws from its own generator.
 _PLAN_STREAM, _CLIP_STREAM, _ROOM_STREAM = 0, 1, 2
+#: Sub-streams of the plan stream, one per split.
+SPLIT_STREAMS = {"train": 0, "test": 1}
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,16 @@ class ClipPlan:
     rotation_deg: float  # azimuth rotation of a reused annotation script
     window_start: int = 0  # first frame of the script's window (0 when the script is tiled)
     class_map: tuple[int, ...] | None = None  # script class -> clip class (class balance), None = unchanged
+    split_index: int = 0  # position among the clips of its split (keys the clip's random stream)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def clip_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of clip ``index`` (independent of every other clip and of the worker that runs it)."""
-    return np.random.default_rng([seed, _CLIP_STREAM, index])
+def clip_rng(seed: int, plan: ClipPlan) -> np.random.Generator:
+    """The generator of one clip (independent of every other clip, of the worker that runs it and of the size
+    of the other split)."""
+    return np.random.default_rng([seed, _CLIP_STREAM, SPLIT_STREAMS[plan.split], plan.split_index])
 
 
 def room_rng(seed: int, room: str) -> np.random.Generator:
@@ -69,11 +73,13 @@ def plan_clips(config: SynthesisConfig) -> list[ClipPlan]:
     """The clips of a dataset: ``num_train`` train then ``num_test`` test clips, scripted from the annotation
     files of the same split (in a seeded random order; reused files get a random azimuth rotation; a random
     window of each; classes permuted per clip for balance, see :func:`balance_classes`) or random."""
-    rng = np.random.default_rng([config.seed, _PLAN_STREAM])
     plans: list[ClipPlan] = []
     counters: dict[tuple[str, str], int] = defaultdict(int)
     frame_counts: dict[int, np.ndarray] = {}  # active frames per class of each scripted clip
+    split_rngs: dict[str, np.random.Generator] = {}
     for split, count in (("train", config.num_train), ("test", config.num_test)):
+        # Each split draws from its own stream: the test clips do not change with the number of train clips.
+        rng = split_rngs[split] = np.random.default_rng([config.seed, _PLAN_STREAM, SPLIT_STREAMS[split]])
         files = annotation_files(config.annotations, split) if config.annotations else []
         order = rng.permutation(len(files)) if files else np.zeros(0, dtype=np.int64)
         for k in range(count):
@@ -96,11 +102,13 @@ def plan_clips(config: SynthesisConfig) -> list[ClipPlan]:
                 rotation, script = 0.0, None
             counters[(split, room)] += 1
             name = f"{FOLDS[split]}_{room}_mix{counters[(split, room)]:03d}"
-            plans.append(ClipPlan(len(plans), split, split_dir, name, room, num_frames, script, rotation, window))
+            plans.append(ClipPlan(len(plans), split, split_dir, name, room, num_frames, script, rotation, window,
+                                  split_index=k))
     if config.class_balance:  # (drawn last: the clips and windows do not depend on it)
         for split in ("train", "test"):
             scripted = [p.index for p in plans if p.split == split and p.script]
-            for i, class_map in zip(scripted, balance_classes([frame_counts[i] for i in scripted], rng)):
+            maps = balance_classes([frame_counts[i] for i in scripted], split_rngs[split])
+            for i, class_map in zip(scripted, maps):
                 plans[i] = replace(plans[i], class_map=class_map)
     return plans
 

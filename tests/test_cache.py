@@ -85,6 +85,16 @@ def test_resume_skips_finished_and_redoes_changed(tmp_path):
     assert not list((tmp_path / "cache").rglob(".*"))  # no temporary files left
 
 
+def test_recordings_removed_from_the_dataset_leave_the_cache(tmp_path):
+    layout = make_dataset(tmp_path / "data")
+    build_feature_cache(tmp_path / "data", "foa", "logmel_iv", cache_dir=tmp_path / "cache", progress=False)
+    layout.audio_path("foa", TRAIN[1]).unlink()  # e.g. the dataset was regenerated with other clips
+    cache = build_feature_cache(tmp_path / "data", "foa", "logmel_iv", cache_dir=tmp_path / "cache", progress=False)
+    assert cache.recordings("train") == [TRAIN[0]] and not cache.label_path(TRAIN[1]).exists()
+    mean, _ = cache.stats  # statistics follow the remaining training recording
+    np.testing.assert_allclose(mean, np.asarray(cache.features(TRAIN[0])).mean(axis=1), rtol=1e-4, atol=1e-4)
+
+
 def test_unnormalised_feature_has_identity_stats_and_stats_follow_sources(tmp_path):
     layout = make_dataset(tmp_path / "data")
     cache = build_feature_cache(tmp_path / "data", "foa", "amp_phasediff", cache_dir=tmp_path / "cache",

@@ -60,6 +60,25 @@ def test_update_skips_current_and_reports_failures(tmp_path):
         cache.array(Recording("dev-train", "missing"))
 
 
+def test_recordings_whose_source_is_gone_leave_the_cache(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    recs = [Recording("dev-train", "a"), Recording("dev-test", "b")]
+    for r in recs:
+        (src / f"{r.name}.txt").write_text("1")
+    cache = _Cache(tmp_path / "cache", {})
+    source_of = lambda r: src / f"{r.name}.txt"  # noqa: E731
+    update_from_sources(cache, recs, source_of, _make, "test", progress=False)
+    # updating only the train recording keeps the test one (its source still exists) ...
+    update_from_sources(cache, recs[:1], source_of, _make, "test", progress=False)
+    assert cache.recordings() == sorted(recs)
+    # ... while a deleted source takes its array and stamp with it
+    (src / "b.txt").unlink()
+    update_from_sources(cache, recs[:1], source_of, _make, "test", progress=False)
+    assert cache.recordings() == [recs[0]] and not cache.stamp_path(recs[1]).exists()
+    assert cache.prune([]) == [recs[0]] and cache.recordings() == []
+
+
 def test_fit_frames():
     x = np.ones((3, 2))
     assert fit_frames(x, 2).shape == (2, 2) and fit_frames(x, 4)[3].tolist() == [0, 0]

@@ -11,7 +11,7 @@ import torch
 
 import seld
 import seld_trainer
-from seld_data_loader import WindowSampler, crop_padded, epoch_windows, inference_windows
+from seld_data_loader import TimeFrequencyMasking, WindowSampler, crop_padded, epoch_windows, inference_windows
 from seld_predictor import sliding_window_inference
 from util.config import RunConfig, apply_overrides, load_config, save_config
 from util.conventions import NUM_CLASSES, NUM_TRACKS
@@ -62,6 +62,24 @@ def test_epoch_windows_cover_every_frame_and_depend_on_seed_and_epoch():
     assert len(k0) == len(k1) == len(s0) == 6 and sorted(k0 + k1, key=str) == sorted(keys, key=str)
     s0.set_epoch(0, skip=4)
     assert list(s0) == k0[4:] and len(s0) == 2
+
+
+def test_time_frequency_masking_blanks_bands_in_every_channel():
+    x = np.ones((7, 200, 64), dtype=np.float32)
+    masking = TimeFrequencyMasking(time_masks=2, max_time_frac=0.1, freq_masks=1, max_freq_frac=0.25)
+    y = masking(x.copy(), seed=3)
+    assert np.array_equal(y, masking(x.copy(), seed=3)) and not np.array_equal(y, masking(x.copy(), seed=4))
+    assert (y == y[:1]).all()  # the same cells are blanked in every channel
+    zero_frames = np.flatnonzero((y[0] == 0).all(axis=1))
+    zero_bins = np.flatnonzero((y[0] == 0).all(axis=0))
+    assert len(zero_bins) <= 16 and len(zero_frames) <= 40  # at most 1 x 25 % of bins, 2 x 10 % of frames
+    blanked = (y[0] == 0)
+    blanked[zero_frames] = False
+    blanked[:, zero_bins] = False
+    assert not blanked.any()  # everything blanked lies in whole-frame or whole-bin bands
+    keys = epoch_windows([600, 455], 100, 5, seed=1, epoch=0)
+    assert len({k.mask_seed for k in keys}) == len(keys)  # every window its own masks
+    assert np.array_equal(TimeFrequencyMasking(0, 0.1, 0, 0.1)(x.copy(), 1), x)
 
 
 def test_inference_windows():

@@ -244,6 +244,20 @@ def test_class_balance_of_the_small_plan(shared_data):
     assert (_split_frames(plain, "test") == 0).any()
 
 
+@pytest.mark.parametrize("scripted", [True, False])
+def test_test_split_does_not_depend_on_the_train_size(shared_data, scripted):
+    annotations = str(shared_data / "starss22_metadata_dev") if scripted else None
+    small = plan_clips(SynthesisConfig.from_preset("small", annotations=annotations, num_train=5))
+    large = plan_clips(SynthesisConfig.from_preset("small", annotations=annotations, num_train=40))
+    test_small = [p.to_dict() | {"index": None} for p in small if p.split == "test"]
+    test_large = [p.to_dict() | {"index": None} for p in large if p.split == "test"]
+    assert len(test_small) == 10 and test_small == test_large
+    first_small, first_large = small[5], large[40]
+    assert (clip_rng(0, first_small).random(4) == clip_rng(0, first_large).random(4)).all()
+    # ... while the train clips are the first clips of the larger train split
+    assert [p.name for p in small[:5]] == [p.name for p in large[:5]]
+
+
 def test_random_scene_statistics():
     scene = random_scene(600, np.random.default_rng(7), max_polyphony=3, moving_fraction=0.5)
     poly = scene.polyphony()
@@ -324,7 +338,7 @@ def test_tiny_metadata_reproduces_the_scene_script(tiny_dataset: Path):
     config = SynthesisConfig.from_dict(record["config"])
     layout = DatasetLayout(tiny_dataset)
     for plan in plan_clips(config):
-        scene = build_scene(plan, config, clip_rng(config.seed, plan.index))
+        scene = build_scene(plan, config, clip_rng(config.seed, plan))
         written = read_reference_csv(layout.metadata_path(Recording(plan.split_dir, plan.name)))
         expected = scene.reference_events()
         assert len(written) == len(expected) > 0

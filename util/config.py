@@ -34,6 +34,7 @@ class DataConfig:
     frame_size: list[int] = field(default_factory=lambda: list(FRAME_CACHE_SIZE))  # W, H of cached frames (av_vit)
     window_s: float = 5.0                   # training window (baseline AV: 1.28 s = 128 frames of 10 ms)
     augment: bool = True                    # FOA rotations/reflections of audio, labels and video (logmel_iv only)
+    masking: bool = False                   # SpecAugment-style time/frequency masks on the training features
     train_split: str = "train"
     val_split: str = "test"
     num_workers: int = 1                    # DataLoader worker processes (0 = load in the training process)

@@ -149,6 +149,18 @@ class RecordingArrayCache:
         """Path of a recording's stamp."""
         return self.folder / STAMP_DIR / rec.split_dir / f"{rec.name}.json"
 
+    def prune(self, keep: Iterable[Recording]) -> list[Recording]:
+        """Delete every cached file (arrays of all kinds, stamps) of recordings not in ``keep``, e.g. those of a
+        dataset that was regenerated with other clips; returns the removed recordings."""
+        keep = set(keep)
+        gone = [rec for rec in self.recordings() if rec not in keep]
+        for rec in gone:
+            for sub in self.folder.iterdir():
+                if sub.is_dir() and sub.name != STAMP_DIR:
+                    self.npy_path(sub.name, rec).unlink(missing_ok=True)
+            self.stamp_path(rec).unlink(missing_ok=True)
+        return gone
+
     def recordings(self, split: str | None = None) -> list[Recording]:
         """Recordings with a cached array, optionally of one split (``train``, ``test``, ``eval``)."""
         return list_recordings(self.folder / self.array_dir, ".npy", split)
@@ -166,13 +178,15 @@ class RecordingArrayCache:
 def update_from_sources(cache: RecordingArrayCache, recordings: Iterable[Recording],
                         source_of: Callable[[Recording], Path], make: Callable[[Path, Path], Any],
                         desc: str, unit: str = "rec", progress: bool = True) -> None:
-    """Bring the arrays of ``recordings`` up to date with their source files.
+    """Bring the arrays of ``recordings`` up to date with their source files (and drop cached recordings whose
+    source file is gone).
 
     ``make(source, output)`` writes one array atomically (InputError on bad input). Recordings whose stamp
     matches their source are skipped; a failing recording does not stop the others, and one InputError
     summarising the failures is raised at the end.
     """
     recs = list(recordings)
+    cache.prune(rec for rec in cache.recordings() if source_of(rec).is_file())
     failures: list[InputError] = []
     for rec in tqdm(recs, desc=desc, unit=unit, disable=not progress):
         source = source_of(rec)
