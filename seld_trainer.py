@@ -239,7 +239,7 @@ class Trainer:
         self.window_frames = window_frames_of(cfg.data.window_s, fps, probe.output_hop, fpl)
         self.spec = input_spec(self.cache, cfg, self.window_frames, visual_shape)
         self.model = build_network(cfg, self.spec).to(self.device)
-        self.loss_fn = ADPITLoss().to(self.device)
+        self.loss_fn = ADPITLoss(activity_weight=cfg.train.activity_loss).to(self.device)
 
         train_recs = [r for r in self.cache.recordings(cfg.data.train_split) if self.cache.has_labels(r)]
         if not train_recs:
@@ -281,6 +281,8 @@ class Trainer:
         self.iteration, self.epoch, self.batches_in_epoch = 0, 0, 0
         self.losses: list[float] = []  # training loss of every iteration of this session
         self.best: dict[str, Any] = {"SELD": float("inf"), "iteration": -1}
+        self._elapsed_before = 0.0  # wall seconds spent in earlier sessions of this run (resume)
+        self._session_start = time.monotonic()
         if resume is not None:
             self._load_state(resume)
         if info.enabled:
@@ -311,6 +313,7 @@ class Trainer:
             "batches_in_epoch": self.batches_in_epoch,
             "rng": rng_state(),
             "best": dict(self.best),
+            "elapsed_s": self.elapsed_s,
         }
 
     def save(self, name: str) -> Path:
@@ -330,7 +333,14 @@ class Trainer:
         self.iteration = int(ckpt["iteration"])
         self.epoch, self.batches_in_epoch = int(ckpt["epoch"]), int(ckpt["batches_in_epoch"])
         self.best = dict(ckpt.get("best") or self.best)
+        self._elapsed_before = float(ckpt.get("elapsed_s", 0.0))
         set_rng_state(ckpt["rng"])
+
+    @property
+    def elapsed_s(self) -> float:
+        """Wall-clock seconds this run has spent training (validation and checkpoints included), over all
+        sessions of a resumed run."""
+        return self._elapsed_before + time.monotonic() - self._session_start
 
     # ------------------------------------------------------------------------------------------ the loop
     def _loader(self):
@@ -366,6 +376,7 @@ class Trainer:
         bar = tqdm(total=tc.max_iters, initial=self.iteration, desc="train", unit="it",
                    disable=not (self.progress and self.info.is_main), dynamic_ncols=True)
         running, count, t0 = 0.0, 0, time.time()
+        self._session_start = time.monotonic()  # the clock counts from here (setup and caches excluded)
         try:
             while self.iteration < end:
                 for batch in self._loader():
@@ -426,10 +437,11 @@ class Trainer:
             if result.get("figure") is not None:
                 self.writer.add_figure("val/doa_trajectory", result.pop("figure"), self.iteration)
             with open(self.run_dir / "val_history.jsonl", "a") as f:
-                f.write(json.dumps({"iteration": self.iteration, **scores}) + "\n")
-            log.info("validation at it %d: ER %.3f  F %.1f%%  LE %.1f  LR %.1f%%  SELD %.4f  (%.1f s)", self.iteration,
-                     scores["ER"], 100 * scores["F"], scores["LE"], 100 * scores["LR"], scores["SELD"],
-                     time.time() - t0)
+                f.write(json.dumps({"iteration": self.iteration, "minutes": round(self.elapsed_s / 60, 2),
+                                    **scores}) + "\n")
+            log.info("validation at it %d (%.1f min): ER %.3f  F %.1f%%  LE %.1f  LR %.1f%%  SELD %.4f  (%.1f s)",
+                     self.iteration, self.elapsed_s / 60, scores["ER"], 100 * scores["F"], scores["LE"],
+                     100 * scores["LR"], scores["SELD"], time.time() - t0)
             if scores["SELD"] < self.best["SELD"]:
                 self.best = {**scores, "iteration": self.iteration}
                 self.save("best.pt")

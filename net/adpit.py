@@ -45,10 +45,18 @@ def accdoa_targets(target: torch.Tensor, with_distance: bool) -> torch.Tensor:
 
 
 class ADPITLoss(nn.Module):
-    """Multi-ACCDOA ADPIT MSE loss (13 candidate assignments)."""
+    """Multi-ACCDOA ADPIT MSE loss (13 candidate assignments).
 
-    def __init__(self, num_tracks: int = NUM_TRACKS):
+    ``activity_weight`` > 0 adds that weight times an activity term: the mean squared difference between each
+    output track's xyz vector length and the class activity (1 when any instance of the class is active). Every
+    ADPIT candidate already asks for exactly these lengths (active classes are duplicated over all tracks), so the
+    optimum is unchanged; but the term rewards detecting a class before its direction is known, whereas the MSE
+    alone keeps the vector short while the direction is uncertain (the mean of spread-out unit vectors is short).
+    """
+
+    def __init__(self, num_tracks: int = NUM_TRACKS, activity_weight: float = 0.0):
         super().__init__()
+        self.activity_weight = activity_weight
         assign, pad = permutation_table(num_tracks)
         self.register_buffer("assign", assign, persistent=False)
         self.register_buffer("pad", pad, persistent=False)
@@ -66,4 +74,14 @@ class ADPITLoss(nn.Module):
         return err.mean(dim=(3, 4))
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.candidate_losses(output, target).min(dim=2).values.mean()
+        loss = self.candidate_losses(output, target).min(dim=2).values.mean()
+        if self.activity_weight > 0:
+            loss = loss + self.activity_weight * self.activity_loss(output, target)
+        return loss
+
+    @staticmethod
+    def activity_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean over (B, T, track, C) of (|xyz of the track| - class activity)^2."""
+        length = torch.linalg.vector_norm(output[:, :, :, :3], dim=3)               # (B, T, 3, C)
+        active = target[:, :, :, 0].amax(dim=2).to(output.dtype)                    # (B, T, C)
+        return ((length - active[:, :, None]) ** 2).mean()

@@ -24,17 +24,21 @@ def split_pooling(total: int, stages: int) -> list[int]:
 
 
 class ConvBlock(nn.Module):
-    """conv3x3 -> BatchNorm -> ReLU -> max-pool (time, freq) -> dropout, on (B, C, T, F)."""
+    """``convs`` x [conv3x3 -> BatchNorm -> ReLU] -> max-pool (time, freq) -> dropout, on (B, C, T, F)."""
 
-    def __init__(self, in_channels: int, out_channels: int, pool: tuple[int, int], dropout: float = 0.0):
+    def __init__(self, in_channels: int, out_channels: int, pool: tuple[int, int], dropout: float = 0.0,
+                 convs: int = 1):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(out_channels)
+        layers: list[nn.Module] = []
+        for i in range(convs):
+            layers += [nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, kernel_size=3, padding=1,
+                                 bias=False), nn.BatchNorm2d(out_channels), nn.ReLU()]
+        self.layers = nn.Sequential(*layers)
         self.pool = nn.MaxPool2d(pool) if pool != (1, 1) else nn.Identity()
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.pool(torch.relu(self.bn(self.conv(x)))))
+        return self.drop(self.pool(self.layers(x)))
 
 
 class GaussianVectorEncoder(nn.Module):

@@ -93,3 +93,26 @@ def test_distance_and_gradient():
     out.requires_grad_(True)
     loss(out, target).backward()
     assert out.grad is not None and out.grad.abs().sum() > 0
+
+
+def test_activity_term_known_answers():
+    target = _target(frames=2)
+    _set(target, 0, A0, 3, _unit(1, 0, 0))
+    _set(target, 1, B0, 5, _unit(0, 1, 0))
+    _set(target, 1, B1, 5, _unit(0, 0, 1))
+    # any output whose track vectors have length 1 for active classes and 0 elsewhere: no activity loss,
+    # whatever the directions
+    out = torch.zeros(1, 2, 3, 3, NUM_CLASSES)
+    out[0, 0, :, :, 3] = _unit(-1, 2, 0)
+    out[0, 1, :, :, 5] = _unit(0, 0, -1)
+    assert ADPITLoss.activity_loss(out, target).item() == pytest.approx(0.0, abs=1e-7)
+    # silence everywhere: (3 tracks of frame 0 + 3 of frame 1) misses of 1 over 2 x 3 x 13 cells
+    zeros = torch.zeros_like(out)
+    assert ADPITLoss.activity_loss(zeros, target).item() == pytest.approx(6 / (2 * 3 * NUM_CLASSES))
+    plain, weighted = ADPITLoss(), ADPITLoss(activity_weight=0.5)
+    assert weighted(zeros, target).item() == pytest.approx(plain(zeros, target).item() + 0.5 * 6 / 78)
+    # a valid ADPIT assignment scores 0 with the activity term too
+    valid = torch.zeros_like(out)
+    valid[0, 0, :, :, 3] = _unit(1, 0, 0)
+    valid[0, 1, 0, :, 5], valid[0, 1, 1, :, 5], valid[0, 1, 2, :, 5] = _unit(0, 1, 0), _unit(0, 0, 1), _unit(0, 1, 0)
+    assert weighted(valid, target).item() == pytest.approx(0.0, abs=1e-7)

@@ -65,6 +65,18 @@ def test_seldnet_shapes(with_distance):
         assert (out[:, :, :, 3] >= 0).all()
 
 
+def test_seldnet_per_block_widths_and_depths():
+    spec = InputSpec(7, 64, 50, 5, "none")
+    model = build_model("seldnet", spec, params={"conv_channels": [8, 16, 24], "convs_per_block": [1, 2, 2],
+                                                 "gru_hidden": 16, "fc_dim": 16, "attn_heads": 4}).eval()
+    convs = [m for m in model.convs.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(7, 8), (8, 16), (16, 16), (16, 24), (24, 24)]
+    assert model.gru.input_size == 24 * 2  # 64 bins pooled by 4 * 4 * 2
+    assert model(torch.randn(1, 7, 50, 64)).shape == (1, 10, NUM_TRACKS, 3, NUM_CLASSES)
+    with pytest.raises(ValueError, match="one value per conv block"):
+        build_model("seldnet", spec, params={"conv_channels": [8, 16]})
+
+
 def test_seldnet_visual_per_label_frame_and_audio_only():
     torch.manual_seed(0)
     spec = InputSpec(7, 64, 50, 5, "vectors", VEC)

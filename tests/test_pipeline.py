@@ -155,6 +155,7 @@ def test_training_loss_falls_and_run_folder(trained):
     assert load_config(run / "config.yaml").features["name"] == "logmel_iv"
     history = [json.loads(line) for line in (run / "val_history.jsonl").read_text().splitlines()]
     assert [h["iteration"] for h in history] == [15, 30]
+    assert 0 < history[0]["minutes"] <= history[1]["minutes"]  # wall-clock training time at each validation
 
 
 def test_evaluate_writes_npy_csv_metrics(trained, capsys):

@@ -34,9 +34,12 @@ def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path):
     straight = seld_trainer.train(cfg, run_dir=tmp_path / "a", progress=False)
     first = seld_trainer.train(tiny_config(tiny_dataset, cache_dir, max_iters=8, checkpoint_every=100, val_every=100),
                                run_dir=tmp_path / "b", stop_after=4, progress=False)
-    assert first["iteration"] == 4 and load_checkpoint(tmp_path / "b/checkpoints/last.pt")["iteration"] == 4
+    interrupted = load_checkpoint(tmp_path / "b/checkpoints/last.pt")
+    assert first["iteration"] == 4 and interrupted["iteration"] == 4
     resumed = seld_trainer.train(None, resume=tmp_path / "b", progress=False)
     assert resumed["iteration"] == 8
+    # the training clock continues from the interrupted session
+    assert load_checkpoint(tmp_path / "b/checkpoints/last.pt")["elapsed_s"] > interrupted["elapsed_s"] > 0
     assert straight["losses"] == first["losses"] + resumed["losses"]
     a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert a.keys() == b.keys()

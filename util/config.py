@@ -32,7 +32,8 @@ class DataConfig:
     cache_dir: str = ""                     # feature cache root; "" = <data_dir>/cache
     visual: str = "vectors"                 # none | vectors (Gaussian vectors) | frames (video frames, av_vit)
     frame_size: list[int] = field(default_factory=lambda: list(FRAME_CACHE_SIZE))  # W, H of cached frames (av_vit)
-    window_s: float = 5.0                   # training window (baseline AV: 1.28 s = 128 frames of 10 ms)
+    window_s: float = 1.5                   # training window (SELDnet: 5 s; AV baseline: 1.28 s = 128 x 10 ms);
+    #                                         short windows give more updates per second (docs/TRAINING.md)
     augment: bool = True                    # FOA rotations/reflections of audio, labels and video (logmel_iv only)
     masking: bool = False                   # SpecAugment-style time/frequency masks on the training features
     train_split: str = "train"
@@ -64,6 +65,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.05              # cosine floor as a fraction of lr
     step_size: int = 1000                   # step schedule: multiply by gamma every step_size iterations
     gamma: float = 0.5
+    activity_loss: float = 0.0              # weight of the ADPIT activity term (net/adpit.py); 0 = plain ADPIT
     grad_clip: float = 5.0                  # max gradient norm; 0 = off
     amp: bool = True                        # mixed precision, used on CUDA only
     val_every: int = 500
