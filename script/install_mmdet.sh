@@ -51,7 +51,9 @@ if [[ -z "$wheel" ]]; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   echo "[install_mmdet] downloading the mmcv $mmcv_version source"
-  "$py" -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+  # --no-build-isolation: preparing the sdist's metadata runs mmcv's setup.py, which needs the pinned setuptools
+  # (< 81, with pkg_resources) installed above rather than the newest one pip would put in an isolated build env.
+  "$py" -m pip download --quiet --disable-pip-version-check --no-deps --no-build-isolation --no-binary :all: \
     "mmcv==$mmcv_version" -d "$work"
   tar -xzf "$work"/mmcv-"$mmcv_version".tar.gz -C "$work"
   src="$work/mmcv-$mmcv_version"
