@@ -186,7 +186,7 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> Lo
         spec_d["visual_shape"] = tuple(spec_d.get("visual_shape") or ())
         spec = InputSpec(**spec_d)
         model = build_model(cfg.model.name, spec, cfg.model.audio_only, cfg.model.params)
-        model.load_state_dict(ckpt["model"])
+        model.load_state_dict((ckpt.get("ema") or ckpt)["model"])  # the weight average when trained with one
         stats = ckpt["feature_stats"]
         mean, std = stats["mean"].numpy(), stats["std"].numpy()
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -265,6 +265,61 @@ def sliding_window_inference(model: torch.nn.Module, features: np.ndarray, visua
     return merged[: t_label * per_label].reshape(t_label, per_label, *merged.shape[1:]).mean(axis=1).astype(np.float32)
 
 
+#: Test-time augmentation sizes: FOA transforms 0..n-1 of ``seld_data_loader.FoaRotations`` (1 = none; 4 = the
+#: azimuth rotations; 8 = with azimuth reflections; 16 = with elevation reflections too).
+TTA_SIZES: tuple[int, ...] = (1, 4, 8, 16)
+
+
+def resolved_tta(tta: int, feature_name: str) -> int:
+    """The number of test-time transforms: ``tta``, or for 0 (auto) 16 with ``logmel_iv`` features and 1 otherwise."""
+    from seld_data_loader import AUGMENTABLE_FEATURES
+
+    if tta == 0:
+        return TTA_SIZES[-1] if feature_name in AUGMENTABLE_FEATURES else 1
+    return int(tta)
+
+
+def infer_recording(model: torch.nn.Module, features: np.ndarray, stats: tuple[np.ndarray, np.ndarray],
+                    visual: np.ndarray | None, visual_kind: str, plan: tuple[int, int, int], frames_per_label: int,
+                    device: torch.device, inference: InferenceConfig, feature_name: str,
+                    amp_dtype: torch.dtype | None = None) -> np.ndarray:
+    """Multi-ACCDOA output (T_label, 3, E, 13) of one recording from its raw (unnormalised) features (C, T, F).
+
+    ``plan`` = (window, hop, margin) of :func:`sliding_window_inference`. With ``inference.tta`` = n > 1 (0: see
+    :func:`resolved_tta`) the scene is also run rotated / reflected by the FOA transforms 1..n-1 (features, visual
+    input) and each output's directions are mapped back; the result has, per track and class, the direction of
+    the mean vector and the mean vector length (activity) of the n outputs (``logmel_iv`` features only).
+    """
+    from feature.cache import normalize_features
+    from seld_data_loader import AUGMENTABLE_FEATURES, FoaRotations
+
+    n = resolved_tta(inference.tta, feature_name)
+    if n not in TTA_SIZES:
+        raise InputError(None, f"inference.tta must be one of {TTA_SIZES}, got {n}")
+    if n > 1 and feature_name not in AUGMENTABLE_FEATURES:
+        raise InputError(None, f"test-time augmentation (inference.tta={n}) needs {' or '.join(AUGMENTABLE_FEATURES)} "
+                               f"features, not {feature_name}")
+    window, hop, margin = plan
+    rotations = FoaRotations()
+    total = lengths = None
+    for t in range(n):
+        feats = normalize_features(rotations.features(features, t) if t else features, *stats)
+        vis = rotations.visual(visual, t, visual_kind) if t and visual is not None else visual
+        out = sliding_window_inference(model, feats, vis, window, hop, margin, frames_per_label, device,
+                                       inference.batch_size, amp_dtype).astype(np.float64)
+        if t:  # directions of the transformed scene -> the original scene (the matrices are orthogonal)
+            out[:, :, :3] = np.einsum("ba,tkbc->tkac", rotations.matrix(t), out[:, :, :3])
+        norm = np.linalg.norm(out[:, :, :3], axis=2, keepdims=True)
+        total, lengths = (out, norm) if total is None else (total + out, lengths + norm)
+    if n == 1:
+        return total.astype(np.float32)
+    # the mean direction with the mean activity (vector length): averaging the vectors alone would shorten
+    # them wherever the transformed runs disagree on the direction, and drop detections below the threshold
+    mean_dir = total[:, :, :3] / np.maximum(np.linalg.norm(total[:, :, :3], axis=2, keepdims=True), 1e-12)
+    total[:, :, :3] = mean_dir * lengths
+    return (total / n).astype(np.float32)
+
+
 def plot_doa_trajectory(pred: Sequence[Event], ref: Sequence[Event] | None = None, title: str = "",
                         path: str | Path | None = None, num_frames: int | None = None):
     """Azimuth vs time of predicted (and reference) events, coloured by class; saved as PNG when ``path``."""
@@ -308,7 +363,6 @@ def predict_recordings(loaded: LoadedModel, wavs: dict[str, Path], out_dir: str 
     from tqdm import tqdm
 
     from feature.base import FeatureConfig, build_extractor
-    from feature.cache import normalize_features
     from feature.extract import extract_file
 
     inference = inference or loaded.config.inference
@@ -317,7 +371,7 @@ def predict_recordings(loaded: LoadedModel, wavs: dict[str, Path], out_dir: str 
     out_dir = Path(out_dir)
     results = {}
     for name, wav in tqdm(sorted(wavs.items()), desc="predict", unit="file", disable=not progress):
-        feats = normalize_features(extract_file(wav, extractor), loaded.mean, loaded.std)
+        feats = extract_file(wav, extractor)
         t_label = feats.shape[1] // loaded.frames_per_label
         visual = None
         if loaded.spec.visual != "none":
@@ -325,8 +379,9 @@ def predict_recordings(loaded: LoadedModel, wavs: dict[str, Path], out_dir: str 
             v = (visual_inputs or {}).get(name)
             visual = np.zeros(shape, np.float32 if loaded.spec.visual == "vectors" else np.uint8) if v is None \
                 else crop_padded(np.asarray(v), 0, t_label)
-        output = sliding_window_inference(loaded.model, feats, visual, window, hop, margin, loaded.frames_per_label,
-                                          loaded.device, inference.batch_size)
+        output = infer_recording(loaded.model, feats, (loaded.mean, loaded.std), visual, loaded.spec.visual,
+                                 (window, hop, margin), loaded.frames_per_label, loaded.device, inference,
+                                 str(loaded.config.features.get("name", "")))
         events = decode_multi_accdoa(output, inference.threshold, inference.merge_deg)
         save_output_npy(out_dir / f"{name}.npy", output)
         write_events_csv(out_dir / f"{name}.csv", events)
@@ -354,6 +409,9 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=None, help="activity threshold (default: the checkpoint's)")
     parser.add_argument("--window", type=float, default=None, help="inference window in seconds")
     parser.add_argument("--hop", type=float, default=None, help="inference hop in seconds")
+    parser.add_argument("--tta", type=int, default=None, choices=TTA_SIZES,
+                        help="test-time augmentation: average over this many FOA transforms (logmel_iv only; "
+                             "default: the checkpoint's inference.tta)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -412,7 +470,8 @@ def run_predict(args: argparse.Namespace) -> int:
             raise InputError(args.input, "two wav files share a name")
     inference = dataclasses.replace(
         loaded.config.inference,
-        **{k: v for k, v in (("threshold", args.threshold), ("window_s", args.window), ("hop_s", args.hop))
+        **{k: v for k, v in (("threshold", args.threshold), ("window_s", args.window), ("hop_s", args.hop),
+                                 ("tta", args.tta))
            if v is not None})
     predict_recordings(loaded, wavs, args.out, _visual_inputs(loaded, wavs, args), inference,
                        progress=not args.no_progress)

@@ -210,6 +210,36 @@ def build_network(cfg: RunConfig, spec: InputSpec) -> nn.Module:
         raise InputError(None, f"cannot build network {cfg.model.name!r}: {exc}") from exc
 
 
+class WeightAverage:
+    """Exponential moving average of a network's parameters and buffers (``train.ema``): after each step
+    ``avg <- d * avg + (1 - d) * weights`` with ``d = min(decay, (1 + n) / (10 + n))`` at update n, so early
+    averages are not dominated by the random initialisation. Buffers (batch-norm statistics) are copied."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        import copy
+
+        self.decay = float(decay)
+        self.model = copy.deepcopy(model).eval()
+        self.model.requires_grad_(False)
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for avg, p in zip(self.model.parameters(), model.parameters()):
+            avg.lerp_(p.detach(), 1.0 - d)
+        for avg, b in zip(self.model.buffers(), model.buffers()):
+            avg.copy_(b)
+        self.updates += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.updates = int(state["updates"])
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
@@ -278,6 +308,7 @@ class Trainer:
         self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
 
+        self.ema = WeightAverage(self.model, tc.ema) if tc.ema > 0 else None
         self.iteration, self.epoch, self.batches_in_epoch = 0, 0, 0
         self.losses: list[float] = []  # training loss of every iteration of this session
         self.best: dict[str, Any] = {"SELD": float("inf"), "iteration": -1}
@@ -306,6 +337,7 @@ class Trainer:
             "input_spec": dataclasses.asdict(self.spec),
             "feature_stats": {"mean": torch.from_numpy(np.array(mean)), "std": torch.from_numpy(np.array(std))},
             "model": unwrap(self.model).state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "iteration": self.iteration,
@@ -325,6 +357,10 @@ class Trainer:
     def _load_state(self, ckpt: dict[str, Any]) -> None:
         try:
             self.model.load_state_dict(ckpt["model"])
+            if self.ema is not None:
+                if ckpt.get("ema") is None:
+                    raise KeyError("no weight average (train.ema) in the checkpoint")
+                self.ema.load_state_dict(ckpt["ema"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             if ckpt.get("scaler"):
                 self.scaler.load_state_dict(ckpt["scaler"])
@@ -367,6 +403,8 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(unwrap(self.model))
         return float(loss.detach())
 
     def run(self, stop_after: int | None = None) -> dict[str, Any]:
@@ -425,9 +463,10 @@ class Trainer:
         result = None
         if self.info.is_main and self.val_recs:
             t0 = time.time()
-            model = unwrap(self.model)
+            model = self.ema.model if self.ema is not None else unwrap(self.model)
+            inference = dataclasses.replace(self.cfg.inference, tta=1)  # fast; evaluate / predict may average
             result = seld_validator.validate(
-                model, self.cache, self.val_recs, self.visual, self.cfg.inference, self.window_frames, self.device,
+                model, self.cache, self.val_recs, self.visual, inference, self.window_frames, self.device,
                 self.run_dir / "val", amp_dtype=self.amp_dtype if self.use_amp else None)
             scores = {k: result[k] for k in ("ER", "F", "LE", "LR", "SELD")}
             for k, v in scores.items():

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from feature.cache import FeatureCache, normalize_features
+from feature.cache import FeatureCache
 from metrics.dcase_csv import read_reference_csv
 from metrics.scoring import format_table, score_events, write_result_json
 from seld_data_loader import crop_padded
-from seld_predictor import (decode_multi_accdoa, load_model, plot_doa_trajectory, save_output_npy,
-                            sliding_window_inference, window_plan, write_events_csv)
+from seld_predictor import (decode_multi_accdoa, infer_recording, load_model, plot_doa_trajectory, save_output_npy,
+                            window_plan, write_events_csv)
 from util.config import InferenceConfig
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording
@@ -50,13 +50,13 @@ def validate(model: torch.nn.Module, cache: FeatureCache, recordings: Sequence[R
     layout = DatasetLayout(cache.meta["data_dir"])
     refs, preds, first = {}, {}, None
     for rec in tqdm(recordings, desc="validate", unit="file", disable=not progress):
-        feats = normalize_features(cache.features(rec), mean, std)
+        feats = np.asarray(cache.features(rec))
         t_label = feats.shape[1] // fpl
         visual = None
         if visual_source is not None:
             visual = crop_padded(np.asarray(visual_source(rec)), 0, t_label)
-        output = sliding_window_inference(model, feats, visual, window, hop, margin, fpl, device,
-                                          inference.batch_size, amp_dtype)
+        output = infer_recording(model, feats, (mean, std), visual, getattr(visual_source, "kind", "none"),
+                                 (window, hop, margin), fpl, device, inference, cache.feature_config.name, amp_dtype)
         events = decode_multi_accdoa(output, inference.threshold, inference.merge_deg)
         save_output_npy(out_dir / "output" / rec.split_dir / f"{rec.name}.npy", output)
         write_events_csv(out_dir / "pred" / rec.split_dir / f"{rec.name}.csv", events)
@@ -88,6 +88,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=float, default=None, help="inference window in seconds")
     parser.add_argument("--hop", type=float, default=None, help="inference hop in seconds")
     parser.add_argument("--keep-margin", type=float, default=None, help="seconds dropped at inner window edges")
+    parser.add_argument("--tta", type=int, default=None, choices=(1, 4, 8, 16),
+                        help="test-time augmentation: average over this many FOA transforms (logmel_iv only; "
+                             "default: the checkpoint's inference.tta)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--workers", type=int, default=2, help="feature extraction processes")
 
@@ -114,7 +117,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         visual = build_visual_source(dataclasses.replace(cfg.data, data_dir=str(args.data_dir)), cache_dir)
     inference = dataclasses.replace(
         cfg.inference, **{k: v for k, v in (("threshold", args.threshold), ("window_s", args.window),
-                                            ("hop_s", args.hop), ("keep_margin_s", args.keep_margin)) if v is not None})
+                                            ("hop_s", args.hop), ("keep_margin_s", args.keep_margin), ("tta", args.tta)) if v is not None})
     result = validate(loaded.model, cache, recs, visual, inference, loaded.window_frames, loaded.device, args.out,
                       stats=(loaded.mean, loaded.std), metric=args.metric, progress=True)
     fig = result.pop("figure", None)

@@ -10,6 +10,7 @@
 #   RUN_ROOT      root of run folders [runs]
 #   NAME          run name; runs/<timestamp>_${NAME} [per script]
 #   MAX_ITERS, BATCH_SIZE, LR, WINDOW, VAL_EVERY, DEVICE, WORKERS, SEED, MODEL, FEATURE, THRESHOLD
+#   TTA           test-time augmentation of the evaluation stage: 1, 4, 8 or 16 FOA transforms [checkpoint's]
 #   CPU_THREADS   torch CPU threads [1 on machines without CUDA, else torch's default]
 #   TRAIN_ARGS    extra arguments for `seld.py train` (e.g. "--set model.params={gru_hidden: 128}") [empty]
 #   DETECTOR, DETECTOR_WEIGHTS   person detector for STARSS23 videos without detections_dev [torchvision]
@@ -139,6 +140,7 @@ stage_evaluate() {  # [RUN_DIR or checkpoint]
   local target=${1:-$RUN_DIR} ckpt out
   if [[ -f "$target" ]]; then ckpt=$target; out="$(dirname "$(dirname "$target")")/eval"
   else ckpt="$target/checkpoints/best.pt"; out="$target/eval"; fi
+  out="$out${TTA:+_tta$TTA}"
   [[ -f "$ckpt" ]] || { echo "error: no checkpoint $ckpt" >&2; exit 2; }
   if [[ -f "$out/metrics.json" && "$out/metrics.json" -nt "$ckpt" ]]; then
     log "evaluate: $out/metrics.json is up to date"
@@ -147,7 +149,7 @@ stage_evaluate() {  # [RUN_DIR or checkpoint]
   else
     log "evaluate: $ckpt on $DATA_DIR (dev-test) -> $out"
     "$PY" seld.py evaluate --checkpoint "$ckpt" --data-dir "$DATA_DIR" --cache-dir "$CACHE_DIR" --split test \
-      --out "$out" ${DEVICE:+--device "$DEVICE"} ${THRESHOLD:+--threshold "$THRESHOLD"} | tee "$out.log"
+      --out "$out" ${DEVICE:+--device "$DEVICE"} ${THRESHOLD:+--threshold "$THRESHOLD"} ${TTA:+--tta "$TTA"} | tee "$out.log"
   fi
 }
 

@@ -116,6 +116,19 @@ def test_sliding_window_inference_stitches_exactly(output_hop, window, hop, marg
     np.testing.assert_allclose(out[:, 1, 0, 4], expected, rtol=1e-6)
 
 
+def test_weight_average_known_values():
+    net = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.constant_(net.weight, 1.0)
+    avg = seld_trainer.WeightAverage(net, decay=0.99)
+    torch.nn.init.constant_(net.weight, 3.0)
+    avg.update(net)                       # d = min(0.99, 1/10): 0.1 * 1 + 0.9 * 3
+    assert avg.model.weight.item() == pytest.approx(2.8)
+    torch.nn.init.constant_(net.weight, 0.0)
+    avg.update(net)                       # d = 2/11
+    assert avg.model.weight.item() == pytest.approx(2.8 * 2 / 11)
+    assert not avg.model.weight.requires_grad and avg.updates == 2
+
+
 def test_config_roundtrip_and_overrides(tmp_path):
     cfg = apply_overrides(RunConfig(), ["train.lr=1e-3", "model.params={gru_hidden: 64}", "data.visual=none"])
     assert cfg.train.lr == 1e-3 and cfg.model.params == {"gru_hidden": 64} and cfg.data.visual == "none"
@@ -189,9 +202,16 @@ def test_predict_on_real_foa_clip(trained, shared_data, tmp_path):
     _, _, result = trained
     clip = shared_data / "audio" / "starss23_foa_clip_5s.wav"
     assert seld.main(["predict", "--checkpoint", str(Path(result["run_dir"]) / "checkpoints" / "last.pt"),
-                      "--input", str(clip), "--out", str(tmp_path), "--device", "cpu", "--no-progress"]) == 0
-    assert np.load(tmp_path / f"{clip.stem}.npy").shape == (50, NUM_TRACKS, 3, NUM_CLASSES)
+                      "--input", str(clip), "--out", str(tmp_path), "--device", "cpu", "--no-progress",
+                      "--tta", "1"]) == 0
+    plain = np.load(tmp_path / f"{clip.stem}.npy")
+    assert plain.shape == (50, NUM_TRACKS, 3, NUM_CLASSES)
     assert (tmp_path / f"{clip.stem}.csv").is_file() and (tmp_path / f"{clip.stem}_doa.png").is_file()
+    # the default test-time augmentation (16 transforms for logmel_iv): same shape, a different output
+    assert seld.main(["predict", "--checkpoint", str(Path(result["run_dir"]) / "checkpoints" / "last.pt"),
+                      "--input", str(clip), "--out", str(tmp_path / "tta"), "--device", "cpu", "--no-progress"]) == 0
+    averaged = np.load(tmp_path / "tta" / f"{clip.stem}.npy")
+    assert averaged.shape == plain.shape and not np.allclose(averaged, plain)
 
 
 def test_bad_checkpoint_is_a_clear_error(tmp_path, capsys):

@@ -28,12 +28,13 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
 
 
-def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path, ema):
     # 8 iterations over 3-batch epochs: the interruption at 4 falls inside the second epoch
-    cfg = tiny_config(tiny_dataset, cache_dir, max_iters=8, checkpoint_every=100, val_every=100)
+    cfg = tiny_config(tiny_dataset, cache_dir, max_iters=8, checkpoint_every=100, val_every=100, ema=ema)
     straight = seld_trainer.train(cfg, run_dir=tmp_path / "a", progress=False)
-    first = seld_trainer.train(tiny_config(tiny_dataset, cache_dir, max_iters=8, checkpoint_every=100, val_every=100),
-                               run_dir=tmp_path / "b", stop_after=4, progress=False)
+    first = seld_trainer.train(tiny_config(tiny_dataset, cache_dir, max_iters=8, checkpoint_every=100, val_every=100,
+                                           ema=ema), run_dir=tmp_path / "b", stop_after=4, progress=False)
     interrupted = load_checkpoint(tmp_path / "b/checkpoints/last.pt")
     assert first["iteration"] == 4 and interrupted["iteration"] == 4
     resumed = seld_trainer.train(None, resume=tmp_path / "b", progress=False)
@@ -45,6 +46,13 @@ def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    if ema:  # the weight average resumes too, and differs from the weights
+        ea = load_checkpoint(tmp_path / "a/checkpoints/last.pt")["ema"]
+        eb = load_checkpoint(tmp_path / "b/checkpoints/last.pt")["ema"]
+        assert ea["updates"] == eb["updates"] == 8
+        for k in a:
+            assert torch.equal(ea["model"][k], eb["model"][k]), k
+        assert any(not torch.equal(ea["model"][k], a[k]) for k in a if k.endswith("weight"))
 
 
 def test_resume_rejects_foreign_checkpoint(tmp_path):

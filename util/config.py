@@ -65,8 +65,10 @@ class TrainConfig:
     min_lr_ratio: float = 0.05              # cosine floor as a fraction of lr
     step_size: int = 1000                   # step schedule: multiply by gamma every step_size iterations
     gamma: float = 0.5
-    activity_loss: float = 0.0              # weight of the ADPIT activity term (net/adpit.py); 0 = plain ADPIT
+    activity_loss: float = 0.5              # weight of the ADPIT activity term (net/adpit.py); 0 = plain ADPIT
     grad_clip: float = 5.0                  # max gradient norm; 0 = off
+    ema: float = 0.0                        # decay of an exponential moving average of the weights (validated,
+                                            # checkpointed and used for inference); 0 = off
     amp: bool = True                        # mixed precision, used on CUDA only
     val_every: int = 500
     checkpoint_every: int = 500
@@ -86,6 +88,9 @@ class InferenceConfig:
     threshold: float = 0.5                  # track activity threshold (AV baseline: 0.3)
     merge_deg: float = 15.0                 # same-class tracks closer than this are merged
     batch_size: int = 8
+    tta: int = 0                            # test-time augmentation of evaluate / predict: mean over 1 (none), 4, 8
+                                            # or 16 FOA transforms; 0 = 16 for logmel_iv features, else 1
+                                            # (validation during training always runs without)
 
 
 @dataclass
