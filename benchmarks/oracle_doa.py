@@ -6,8 +6,8 @@ For every label frame with exactly one active source, the frame's intensity vect
 4-6, averaged over the frame's feature frames and weighted over mel bands by the omni power) give a direction
 without any learning; the table gives its angle to the reference direction per split (mean, median, share
 within the 20 degrees the DCASE metric requires of a true positive). In free field this oracle is almost exact;
-room reflections, reverberation and noise pull it off, which bounds what a model can be expected to learn from
-a few minutes of data. The feature cache is built first when missing (the same cache training uses).
+room reflections, reverberation and noise pull it off (a trained network can do better: onsets carry the direct
+sound). The feature cache is built first when missing (the same cache training uses).
 """
 from __future__ import annotations
 
