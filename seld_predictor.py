@@ -309,10 +309,10 @@ def infer_recording(model: torch.nn.Module, features: np.ndarray, stats: tuple[n
                                        inference.batch_size, amp_dtype).astype(np.float64)
         if t:  # directions of the transformed scene -> the original scene (the matrices are orthogonal)
             out[:, :, :3] = np.einsum("ba,tkbc->tkac", rotations.matrix(t), out[:, :, :3])
+        if n == 1:
+            return out.astype(np.float32)
         norm = np.linalg.norm(out[:, :, :3], axis=2, keepdims=True)
         total, lengths = (out, norm) if total is None else (total + out, lengths + norm)
-    if n == 1:
-        return total.astype(np.float32)
     # the mean direction with the mean activity (vector length): averaging the vectors alone would shorten
     # them wherever the transformed runs disagree on the direction, and drop detections below the threshold
     mean_dir = total[:, :, :3] / np.maximum(np.linalg.norm(total[:, :, :3], axis=2, keepdims=True), 1e-12)

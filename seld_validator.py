@@ -21,8 +21,8 @@ from feature.cache import FeatureCache
 from metrics.dcase_csv import read_reference_csv
 from metrics.scoring import format_table, score_events, write_result_json
 from seld_data_loader import crop_padded
-from seld_predictor import (decode_multi_accdoa, infer_recording, load_model, plot_doa_trajectory, save_output_npy,
-                            window_plan, write_events_csv)
+from seld_predictor import (TTA_SIZES, decode_multi_accdoa, infer_recording, load_model, plot_doa_trajectory,
+                            save_output_npy, window_plan, write_events_csv)
 from util.config import InferenceConfig
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording
@@ -88,7 +88,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=float, default=None, help="inference window in seconds")
     parser.add_argument("--hop", type=float, default=None, help="inference hop in seconds")
     parser.add_argument("--keep-margin", type=float, default=None, help="seconds dropped at inner window edges")
-    parser.add_argument("--tta", type=int, default=None, choices=(1, 4, 8, 16),
+    parser.add_argument("--tta", type=int, default=None, choices=TTA_SIZES,
                         help="test-time augmentation: average over this many FOA transforms (logmel_iv only; "
                              "default: the checkpoint's inference.tta)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -115,9 +115,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     visual = None
     if loaded.spec.visual != "none" and not cfg.model.audio_only:
         visual = build_visual_source(dataclasses.replace(cfg.data, data_dir=str(args.data_dir)), cache_dir)
-    inference = dataclasses.replace(
-        cfg.inference, **{k: v for k, v in (("threshold", args.threshold), ("window_s", args.window),
-                                            ("hop_s", args.hop), ("keep_margin_s", args.keep_margin), ("tta", args.tta)) if v is not None})
+    overrides = {"threshold": args.threshold, "window_s": args.window, "hop_s": args.hop,
+                 "keep_margin_s": args.keep_margin, "tta": args.tta}
+    inference = dataclasses.replace(cfg.inference, **{k: v for k, v in overrides.items() if v is not None})
     result = validate(loaded.model, cache, recs, visual, inference, loaded.window_frames, loaded.device, args.out,
                       stats=(loaded.mean, loaded.std), metric=args.metric, progress=True)
     fig = result.pop("figure", None)

@@ -20,12 +20,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from feature.cache import FeatureCache  # noqa: E402
+from seld_data_loader import FoaRotations  # noqa: E402
 from util.cli import run_main  # noqa: E402
 from util.errors import InputError  # noqa: E402
 
-#: logmel_iv channels: omni log-mel (dB) and the intensity components in (x, y, z) order.
+#: logmel_iv channel of the omni log-mel (dB); the intensity channels in (x, y, z) order are FoaRotations.IV_XYZ.
 OMNI_CHANNEL = 0
-IV_XYZ = (6, 4, 5)
 DCASE_DOA_THRESHOLD_DEG = 20.0
 
 
@@ -36,7 +36,7 @@ def intensity_directions(features: np.ndarray, frames_per_label: int) -> np.ndar
     feats = np.asarray(features[:, :t_label * frames_per_label], dtype=np.float64)
     frames = feats.reshape(feats.shape[0], t_label, frames_per_label, feats.shape[2]).mean(axis=2)  # (C, T, F)
     weight = 10.0 ** (frames[OMNI_CHANNEL] / 10.0)                                                  # (T, F)
-    vec = np.stack([(frames[c] * weight).sum(axis=1) for c in IV_XYZ], axis=1)                     # (T, 3)
+    vec = np.stack([(frames[c] * weight).sum(axis=1) for c in FoaRotations.IV_XYZ], axis=1)       # (T, 3)
     norm = np.linalg.norm(vec, axis=1, keepdims=True)
     return np.where(norm > 0, vec / np.maximum(norm, 1e-30), 0.0)
 
