@@ -16,8 +16,10 @@ An epoch tiles every training recording with consecutive windows after a random 
 audio once: ``len(sampler)`` windows), in a random order; both depend only on (seed, epoch), and an epoch can be
 resumed part-way (``skip``). With DDP every rank takes its own share of the same permutation. With
 augmentation on, every window also draws one of 16 FOA rotations/reflections (:class:`FoaRotations`), applied
-to features, targets and visual inputs alike; with masking on, time and frequency bands of the features are
-blanked (:class:`TimeFrequencyMasking`).
+to features, targets and visual inputs alike; with mixing on (``mix_prob``), a share of the windows get a second
+window of the epoch (with its own transform and a random level) played on top: features mixed as uncorrelated
+scenes (:func:`feature.foa.mix_logmel_iv`), targets and person vectors merged (denser, more varied scenes); with
+masking on, time and frequency bands of the features are blanked (:class:`TimeFrequencyMasking`).
 """
 from __future__ import annotations
 
@@ -32,12 +34,20 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from feature.cache import FeatureCache
+from feature.foa import mix_logmel_iv
+from feature.labels import merge_adpit
+from feature.visual import merge_person_slots
 from util.config import DataConfig
+from util.conventions import NUM_AUDIO_CHANNELS
 from util.errors import InputError
 from util.layout import Recording
 
-#: Features whose channel layout the spatial augmentation (FoaRotations) knows.
+#: Features whose channel layout the spatial augmentation (FoaRotations) and window mixing know.
 AUGMENTABLE_FEATURES: tuple[str, ...] = ("logmel_iv",)
+#: Level range (dB) of a mixed-in window relative to the window it is added to.
+MIX_GAIN_DB: tuple[float, float] = (-3.0, 3.0)
+#: Log-mel level (dB) given to frames outside a recording before two windows are mixed (silence).
+SILENT_DB: float = -200.0
 
 def crop_padded(array: np.ndarray, start: int, length: int, axis: int = 0) -> np.ndarray:
     """``array[start:start + length]`` along ``axis`` with zeros where the range leaves the array."""
@@ -57,13 +67,16 @@ def crop_padded(array: np.ndarray, start: int, length: int, axis: int = 0) -> np
 
 @dataclass(frozen=True)
 class WindowKey:
-    """One window: recording index in the dataset, first feature frame, spatial augmentation (0 = none) and the
-    seed of its time-frequency masks (drawn with the epoch, so masking is deterministic too)."""
+    """One window: recording index in the dataset, first feature frame, spatial augmentation (0 = none), the
+    seed of its time-frequency masks (drawn with the epoch, so masking is deterministic too) and an optional
+    second window mixed in at ``gain_db``."""
 
     rec: int
     start: int
     aug: int = 0
     mask_seed: int = 0
+    partner: WindowKey | None = None
+    gain_db: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -181,7 +194,8 @@ class SELDWindows(Dataset):
         self.num_frames = [int(cache.features(r).shape[1]) for r in self.recordings]
         self.rotations = FoaRotations() if augment else None
         self.masking = masking
-        if augment and cache.feature_config.name not in AUGMENTABLE_FEATURES:
+        self.can_mix = cache.feature_config.name in AUGMENTABLE_FEATURES
+        if augment and not self.can_mix:
             raise ValueError(f"spatial augmentation supports the features {AUGMENTABLE_FEATURES}, "
                              f"not {cache.feature_config.name!r}")
 
@@ -196,6 +210,27 @@ class SELDWindows(Dataset):
         return math.ceil(self.window_frames / self.frames_per_label)
 
     def __getitem__(self, key: WindowKey) -> dict[str, np.ndarray]:
+        item, inside = self._raw_window(key)
+        if key.partner is not None:
+            if not self.can_mix:
+                raise ValueError(f"window mixing supports the features {AUGMENTABLE_FEATURES}, "
+                                 f"not {self.cache.feature_config.name!r}")
+            other, other_inside = self._raw_window(key.partner)
+            item["audio"] = mix_logmel_iv(self._silence_outside(item["audio"], inside),
+                                          self._silence_outside(other["audio"], other_inside), key.gain_db)
+            inside = inside | other_inside
+            if "target" in item:
+                item["target"] = merge_adpit(item["target"], other["target"])
+            if "visual" in item and self.visual.kind == "vectors":
+                item["visual"] = merge_person_slots(item["visual"], other["visual"])
+        audio = self.cache.normalize(item["audio"])
+        audio[:, ~inside] = 0.0  # frames outside the recording(s): the training mean
+        item["audio"] = self.masking(audio, key.mask_seed) if self.masking is not None else audio
+        return item
+
+    def _raw_window(self, key: WindowKey) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The window's raw (unstandardised) features, targets and visual input, spatially transformed, and which
+        of its feature frames lie inside the recording."""
         rec = self.recordings[key.rec]
         fpl = self.frames_per_label
         if key.start % fpl:
@@ -204,9 +239,9 @@ class SELDWindows(Dataset):
         aug = key.aug if self.rotations is not None else 0
         if aug:
             feats = self.rotations.features(feats, aug)
-        item = {"audio": self._normalise(feats, key.start, self.num_frames[key.rec])}
-        if self.masking is not None:
-            item["audio"] = self.masking(item["audio"], key.mask_seed)
+        positions = key.start + np.arange(self.window_frames)
+        inside = (positions >= 0) & (positions < self.num_frames[key.rec])
+        item = {"audio": feats}
         if self.with_labels:
             labels = self.cache.labels(rec)
             frames = key.start + np.arange(0, self.window_frames, self.output_hop)
@@ -218,21 +253,23 @@ class SELDWindows(Dataset):
         if self.visual is not None:
             visual = crop_padded(self.visual(rec), key.start // fpl, self.label_window)
             item["visual"] = self.rotations.visual(visual, aug, self.visual.kind) if aug else visual
-        return item
+        return item, inside
 
-    def _normalise(self, feats: np.ndarray, start: int, total: int) -> np.ndarray:
-        """Standardise; frames outside the recording ``[0, total)`` stay 0 (= the training mean)."""
-        out = self.cache.normalize(feats)
-        lo, hi = max(0, -start), min(out.shape[1], total - start)
-        out[:, :lo] = 0.0
-        out[:, max(hi, lo):] = 0.0
+    @staticmethod
+    def _silence_outside(feats: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        """Raw logmel_iv features with the frames outside the recording made silent (for mixing)."""
+        out = feats.copy()
+        out[:NUM_AUDIO_CHANNELS, ~inside] = SILENT_DB
+        out[NUM_AUDIO_CHANNELS:, ~inside] = 0.0
         return out
 
 
 def epoch_windows(num_frames: Sequence[int], window_frames: int, frames_per_label: int, seed: int,
-                  epoch: int, num_augmentations: int = 1) -> list[WindowKey]:
+                  epoch: int, num_augmentations: int = 1, mix_prob: float = 0.0) -> list[WindowKey]:
     """The windows of one epoch: each recording tiled once after a random shift, then shuffled; each window
-    draws a spatial transform in [0, num_augmentations)."""
+    draws a spatial transform in [0, num_augmentations) and, with probability ``mix_prob``, another window of
+    the epoch (as drawn) to mix in at a level in MIX_GAIN_DB (from a stream of its own: without mixing the
+    windows are those of earlier versions)."""
     rng = np.random.default_rng([seed, epoch])
     keys = []
     for r, total in enumerate(num_frames):
@@ -245,7 +282,15 @@ def epoch_windows(num_frames: Sequence[int], window_frames: int, frames_per_labe
     order = rng.permutation(len(keys))
     augs = rng.integers(0, num_augmentations, len(keys)) if num_augmentations > 1 else np.zeros(len(keys), int)
     mask_seeds = rng.integers(0, 2 ** 31, len(keys))
-    return [dataclasses.replace(keys[i], aug=int(a), mask_seed=int(m)) for i, a, m in zip(order, augs, mask_seeds)]
+    windows = [dataclasses.replace(keys[i], aug=int(a), mask_seed=int(m)) for i, a, m in zip(order, augs, mask_seeds)]
+    if mix_prob <= 0 or len(windows) < 2:
+        return windows
+    mix_rng = np.random.default_rng([seed, epoch, 1])
+    mixed = mix_rng.random(len(windows)) < mix_prob
+    offsets = mix_rng.integers(1, len(windows), len(windows))  # partner = another window of the epoch
+    gains = mix_rng.uniform(*MIX_GAIN_DB, len(windows))
+    return [dataclasses.replace(w, partner=windows[(i + offsets[i]) % len(windows)], gain_db=float(gains[i]))
+            if mixed[i] else w for i, w in enumerate(windows)]
 
 
 class WindowSampler(Sampler):
@@ -253,9 +298,10 @@ class WindowSampler(Sampler):
     how many of this rank's windows were already consumed (resume)."""
 
     def __init__(self, num_frames: Sequence[int], window_frames: int, frames_per_label: int, seed: int,
-                 rank: int = 0, world_size: int = 1, num_augmentations: int = 1):
+                 rank: int = 0, world_size: int = 1, num_augmentations: int = 1, mix_prob: float = 0.0):
         self.num_frames = list(num_frames)
         self.num_augmentations = num_augmentations
+        self.mix_prob = mix_prob
         self.window_frames = window_frames
         self.frames_per_label = frames_per_label
         self.seed = seed
@@ -270,7 +316,7 @@ class WindowSampler(Sampler):
 
     def _rank_keys(self) -> list[WindowKey]:
         keys = epoch_windows(self.num_frames, self.window_frames, self.frames_per_label, self.seed, self.epoch,
-                             self.num_augmentations)
+                             self.num_augmentations, self.mix_prob)
         per_rank = math.ceil(len(keys) / self.world_size)
         keys = keys + keys[: per_rank * self.world_size - len(keys)]  # pad so every rank gets the same count
         return keys[self.rank::self.world_size]

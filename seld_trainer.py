@@ -286,8 +286,11 @@ class Trainer:
                         ", ".join(AUGMENTABLE_FEATURES))
         self.dataset = SELDWindows(self.cache, train_recs, self.window_frames, self.model.output_hop, self.visual,
                                    augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None)
+        if cfg.data.mix > 0 and not self.dataset.can_mix:
+            raise InputError(self.cache.folder, f"data.mix supports the features {', '.join(AUGMENTABLE_FEATURES)}, "
+                                                f"not {self.cache.feature_config.name}")
         self.sampler = WindowSampler(self.dataset.num_frames, self.window_frames, fpl, tc.seed, info.rank,
-                                     info.world_size, self.dataset.num_augmentations)
+                                     info.world_size, self.dataset.num_augmentations, cfg.data.mix)
         self.loader = make_train_loader(self.dataset, self.sampler, tc.batch_size, cfg.data.num_workers, seed=tc.seed,
                                         pin_memory=self.device.type == "cuda")
         if len(self.sampler) < tc.batch_size:

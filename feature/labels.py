@@ -49,6 +49,33 @@ def events_to_adpit(events: Iterable[Event], num_label_frames: int | None = None
     return targets
 
 
+def adpit_instance_counts(targets: np.ndarray) -> np.ndarray:
+    """Active instances (0-3) per frame and class of ADPIT targets (T, 6, 5, C) -> (T, C) int."""
+    counts = np.zeros((targets.shape[0], targets.shape[3]), dtype=np.int64)
+    for n, group in enumerate(ADPIT_GROUPS, start=1):
+        counts[targets[:, group[0], 0] > 0] = n
+    return counts
+
+
+def merge_adpit(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """ADPIT targets (T, 6, 5, C) of two scenes played together: per frame and class, ``first``'s instances then
+    ``second``'s fill the group of their total count (more than three: the first three are kept)."""
+    out = np.zeros_like(first)
+    count_a, count_b = adpit_instance_counts(first), adpit_instance_counts(second)
+    for na in range(NUM_TRACKS + 1):
+        for nb in range(NUM_TRACKS + 1):
+            total = min(na + nb, NUM_TRACKS)
+            mask = (count_a == na) & (count_b == nb)
+            if total == 0 or not mask.any():
+                continue
+            t, c = np.nonzero(mask)
+            sources = [(first, slot) for slot in (ADPIT_GROUPS[na - 1] if na else ())] + \
+                      [(second, slot) for slot in (ADPIT_GROUPS[nb - 1] if nb else ())]
+            for out_slot, (src, slot) in zip(ADPIT_GROUPS[total - 1], sources):
+                out[t, out_slot, :, c] = src[t, slot, :, c]
+    return out
+
+
 def read_adpit_targets(csv_path: str | Path, num_label_frames: int | None = None) -> np.ndarray:
     """ADPIT targets of a DCASE reference CSV (InputError naming the file on bad content)."""
     events = read_reference_csv(csv_path)

@@ -89,6 +89,14 @@ class VisualSpec:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+def merge_person_slots(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Gaussian vectors (T, 2, N, P) of two scenes seen together: per frame, ``first``'s occupied slots then
+    ``second``'s, in that order, fill the N slots (the rest stay empty)."""
+    both = np.concatenate([first, second], axis=2)                      # (T, 2, 2N, P)
+    empty = ~(both[:, 0].max(axis=-1) > 0)                              # (T, 2N)
+    order = np.argsort(empty, axis=1, kind="stable")[:, : first.shape[2]]  # occupied first, original order kept
+    return np.take_along_axis(both, order[:, None, :, None], axis=2)
+
 def gaussian_vectors(boxes: np.ndarray, num_points: int = VISUAL_NUM_POINTS) -> np.ndarray:
     """Vectors (K, 2, P) of normalised xyxy boxes (K, 4): [:, 0] azimuth (from x), [:, 1] elevation (from y)."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)

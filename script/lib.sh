@@ -28,12 +28,24 @@ stage_setup() {
   bash script/setup.sh
 }
 
+# true when $DATA_DIR/synthesis.json was written by the current generator version (an older one is remade)
+synthetic_dataset_current() {
+  "$PY" - "$DATA_DIR/synthesis.json" <<'PYEOF'
+import json, sys
+from synth.dataset import GENERATOR_VERSION
+made = json.load(open(sys.argv[1])).get("generator_version")
+if made != GENERATOR_VERSION:
+    print(f"dataset: {sys.argv[1]} is from generator version {made}, current is {GENERATOR_VERSION}: remaking it")
+    sys.exit(1)
+PYEOF
+}
+
 # stage 1: the dataset (synthetic small preset unless DATA_DIR points at STARSS23)
 stage_dataset() {
   if [[ -z "${DATA_DIR:-}" ]]; then
     PRESET=${PRESET:-small}
     DATA_DIR="data/synthetic_${PRESET}"
-    if [[ -f "$DATA_DIR/synthesis.json" && -d "$DATA_DIR/metadata_dev" ]]; then
+    if [[ -f "$DATA_DIR/synthesis.json" && -d "$DATA_DIR/metadata_dev" ]] && synthetic_dataset_current; then
       log "dataset: $DATA_DIR exists (synthetic, preset $PRESET); skipped"
     else
       log "dataset: synthesising preset $PRESET into $DATA_DIR"

@@ -15,7 +15,7 @@ from util.fileio import write_text_atomic
 from util.layout import DatasetLayout
 from util.parallel import run_parallel
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 
 def check_writable(root: Path) -> None:

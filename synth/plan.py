@@ -14,7 +14,7 @@ import numpy as np
 
 from metrics.dcase_csv import read_reference_csv
 from synth.config import SynthesisConfig
-from synth.scenes import choose_window, class_frame_counts, script_rows
+from synth.scenes import choose_window, class_event_counts, class_frame_counts, script_rows
 from util.conventions import LABEL_FPS, NUM_CLASSES, TEST_FOLD, TRAIN_FOLD
 from util.layout import SPLIT_PREFIX
 
@@ -75,7 +75,7 @@ def plan_clips(config: SynthesisConfig) -> list[ClipPlan]:
     window of each; classes permuted per clip for balance, see :func:`balance_classes`) or random."""
     plans: list[ClipPlan] = []
     counters: dict[tuple[str, str], int] = defaultdict(int)
-    frame_counts: dict[int, np.ndarray] = {}  # active frames per class of each scripted clip
+    class_counts: dict[int, np.ndarray] = {}  # (active frames, events) per class of each scripted clip
     split_rngs: dict[str, np.random.Generator] = {}
     for split, count in (("train", config.num_train), ("test", config.num_test)):
         # Each split draws from its own stream: the test clips do not change with the number of train clips.
@@ -94,7 +94,8 @@ def plan_clips(config: SynthesisConfig) -> list[ClipPlan]:
                 script = path.as_posix()
                 rows = read_reference_csv(path)
                 window = choose_window(rows, num_frames, rng)
-                frame_counts[len(plans)] = class_frame_counts(script_rows(rows, num_frames, window))
+                played = script_rows(rows, num_frames, window)
+                class_counts[len(plans)] = np.stack([class_frame_counts(played), class_event_counts(played)])
             else:
                 room_set = str(rng.choice(sorted(RANDOM_ROOMS[split])))
                 split_dir = f"{SPLIT_PREFIX[split]}-{room_set}"
@@ -107,30 +108,69 @@ def plan_clips(config: SynthesisConfig) -> list[ClipPlan]:
     if config.class_balance:  # (drawn last: the clips and windows do not depend on it)
         for split in ("train", "test"):
             scripted = [p.index for p in plans if p.split == split and p.script]
-            maps = balance_classes([frame_counts[i] for i in scripted], split_rngs[split])
+            maps = balance_classes([class_counts[i] for i in scripted], split_rngs[split])
             for i, class_map in zip(scripted, maps):
                 plans[i] = replace(plans[i], class_map=class_map)
     return plans
 
 
-def balance_classes(frame_counts: list[np.ndarray], rng: np.random.Generator) -> list[tuple[int, ...]]:
-    """Per-clip class permutations (source class -> target class) that spread active frames evenly over the
-    classes of a split. Greedy, clip by clip: the clip's classes, most frames first, each take the unused target
-    class with the fewest frames so far (ties broken at random). A class with no frames yet is always taken
-    first, so every class occurs once the split has at least NUM_CLASSES class slots."""
-    totals = np.zeros(NUM_CLASSES, dtype=np.int64)
-    maps = []
-    for counts in frame_counts:
+#: Sweeps of pairwise class swaps that refine the greedy class balance.
+BALANCE_SWEEPS = 20
+
+
+def _imbalance(totals: np.ndarray) -> float:
+    """How uneven (kinds, classes) totals are: squared relative deviations from each kind's mean, summed."""
+    means = np.maximum(totals.mean(axis=1, keepdims=True), 1e-9)
+    return float(((totals / means - 1.0) ** 2).sum())
+
+
+def balance_classes(class_counts: list[np.ndarray], rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """Per-clip class permutations (source class -> target class) that spread active frames *and* events evenly
+    over the classes of a split, so that no class gets only a few long events (too few distinct sounds to learn
+    it from) or only brief ones. ``class_counts`` holds one (2, NUM_CLASSES) array per clip: active frames and
+    events per source class. A greedy start (clip by clip, the clip's classes with the most frames and events
+    first each take the unused target with the least so far, ties broken at random; so every class occurs once
+    the split has at least NUM_CLASSES class slots) is refined by swapping two classes of a clip while that
+    makes the split's totals more even."""
+    counts = [np.asarray(c, dtype=np.float64) for c in class_counts]
+    if not counts:
+        return []
+    scale = np.maximum(1.0, sum(counts).sum(axis=1, keepdims=True))
+    totals = np.zeros((2, NUM_CLASSES))
+    maps: list[list[int]] = []
+    for c in counts:
+        load = (c / scale).sum(axis=0)
         tiebreak = rng.random(NUM_CLASSES)
         free = list(range(NUM_CLASSES))
         class_map = [-1] * NUM_CLASSES
-        for src in sorted(np.flatnonzero(counts), key=lambda c: -counts[c]):
-            target = min(free, key=lambda t: (totals[t], tiebreak[t]))
+        for src in sorted(np.flatnonzero(load), key=lambda k: -load[k]):
+            target = min(free, key=lambda t: ((totals[:, t] / scale[:, 0]).sum(), tiebreak[t]))
             free.remove(target)
             class_map[src] = target
-            totals[target] += counts[src]
-        absent = [c for c in range(NUM_CLASSES) if class_map[c] < 0]
+            totals[:, target] += c[:, src]
+        absent = [k for k in range(NUM_CLASSES) if class_map[k] < 0]
         for src, target in zip(absent, free):
             class_map[src] = target
-        maps.append(tuple(int(t) for t in class_map))
-    return maps
+        maps.append(class_map)
+    best = _imbalance(totals)
+    for _ in range(BALANCE_SWEEPS):
+        improved = False
+        for c, class_map in zip(counts, maps):
+            for a in range(NUM_CLASSES):
+                for b in range(a + 1, NUM_CLASSES):
+                    ta, tb = class_map[a], class_map[b]
+                    delta = c[:, a] - c[:, b]
+                    if not delta.any():
+                        continue
+                    totals[:, ta] -= delta
+                    totals[:, tb] += delta
+                    score = _imbalance(totals)
+                    if score < best - 1e-12:
+                        best, improved = score, True
+                        class_map[a], class_map[b] = tb, ta
+                    else:
+                        totals[:, ta] += delta
+                        totals[:, tb] -= delta
+        if not improved:
+            break
+    return [tuple(int(t) for t in m) for m in maps]

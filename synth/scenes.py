@@ -162,6 +162,19 @@ def class_frame_counts(rows: list[Event]) -> np.ndarray:
     return np.bincount([c for c, _ in {(r.cls, r.frame) for r in rows}], minlength=NUM_CLASSES)
 
 
+def class_event_counts(rows: list[Event]) -> np.ndarray:
+    """Events per class of annotation rows: contiguous runs of frames of one class and source index (each run
+    becomes one synthesised sound, see :func:`events_from_rows`)."""
+    frames: dict[tuple[int, int], set[int]] = defaultdict(set)
+    for r in rows:
+        frames[(r.cls, r.track)].add(r.frame)
+    counts = np.zeros(NUM_CLASSES, dtype=np.int64)
+    for (cls, _), fs in frames.items():
+        f = np.array(sorted(fs))
+        counts[cls] += 1 + int(np.count_nonzero(np.diff(f) > 1))
+    return counts
+
+
 def scene_from_annotation(path: str | Path, num_frames: int, rng: np.random.Generator, rotation_deg: float = 0.0,
                           min_distance_m: float = 1.0, max_distance_m: float = 4.0, window_start: int | None = None,
                           class_map: tuple[int, ...] | None = None) -> Scene:

@@ -6,7 +6,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from feature.labels import ADPIT_GROUPS, adpit_to_events, events_to_adpit, read_adpit_targets
+from feature.labels import ADPIT_GROUPS, adpit_to_events, events_to_adpit, merge_adpit, read_adpit_targets
 from metrics.dcase_csv import Event, read_reference_csv, write_reference_csv
 from util.errors import InputError
 
@@ -76,3 +76,19 @@ def test_frames_beyond_duration_are_dropped_and_bad_class(tmp_path):
     bad.write_text("0,13,0,10,10\n")
     with pytest.raises(InputError, match="bad.csv"):
         read_adpit_targets(bad)
+
+
+def test_merge_adpit_is_the_union_of_instances():
+    first = events_to_adpit([Event(0, 2, 0, 90.0, 0.0), Event(1, 2, 0, 90.0, 0.0), Event(1, 5, 0, 0.0, 0.0),
+                             Event(2, 7, 0, 0.0, 0.0), Event(2, 7, 1, 180.0, 0.0)], 3)
+    second = events_to_adpit([Event(0, 2, 0, -90.0, 0.0), Event(1, 4, 0, 0.0, 45.0),
+                              Event(2, 7, 0, 0.0, 90.0), Event(2, 7, 1, 0.0, -90.0)], 3)
+    merged = merge_adpit(first, second)
+    got = sorted((e.frame, e.cls, round(e.azimuth), round(e.elevation)) for e in adpit_to_events(merged))
+    want = sorted([(0, 2, 90, 0), (0, 2, -90, 0),            # same class in both: two instances (B0, B1)
+                   (1, 2, 90, 0), (1, 5, 0, 0), (1, 4, 0, 45),  # different classes: all kept
+                   (2, 7, 0, 0), (2, 7, 180, 0), (2, 7, 0, 90)])  # 2 + 2 instances: the first three kept
+    assert got == want
+    assert (merged[0, 1, 0, 2] == 1) and (merged[0, 0, 0, 2] == 0)  # 2 instances fill group B, not A
+    assert np.array_equal(merge_adpit(first, np.zeros_like(first)), first)
+    assert np.array_equal(merge_adpit(np.zeros_like(second), second), second)

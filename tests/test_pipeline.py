@@ -2,6 +2,7 @@
 loader and of the sliding-window inference."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,7 +12,10 @@ import torch
 
 import seld
 import seld_trainer
-from seld_data_loader import TimeFrequencyMasking, WindowSampler, crop_padded, epoch_windows, inference_windows
+from feature.cache import FeatureCache
+from feature.labels import merge_adpit
+from seld_data_loader import (SELDWindows, TimeFrequencyMasking, WindowKey, WindowSampler, crop_padded, epoch_windows,
+                              inference_windows)
 from seld_predictor import sliding_window_inference
 from util.config import RunConfig, apply_overrides, load_config, save_config
 from util.conventions import NUM_CLASSES, NUM_TRACKS
@@ -62,6 +66,20 @@ def test_epoch_windows_cover_every_frame_and_depend_on_seed_and_epoch():
     assert len(k0) == len(k1) == len(s0) == 6 and sorted(k0 + k1, key=str) == sorted(keys, key=str)
     s0.set_epoch(0, skip=4)
     assert list(s0) == k0[4:] and len(s0) == 2
+
+
+def test_epoch_windows_mixing():
+    frames = [600, 455, 100]
+    plain = epoch_windows(frames, 100, 5, seed=1, epoch=0, num_augmentations=16)
+    assert all(k.partner is None for k in plain)
+    mixed = epoch_windows(frames, 100, 5, seed=1, epoch=0, num_augmentations=16, mix_prob=0.5)
+    # the windows themselves do not change; about half get a partner from the same epoch, never themselves
+    assert [dataclasses.replace(k, partner=None, gain_db=0.0) for k in mixed] == plain
+    partners = [(i, k) for i, k in enumerate(mixed) if k.partner is not None]
+    assert 2 <= len(partners) <= 10
+    assert all(k.partner in plain and k.partner != plain[i] and -3 <= k.gain_db <= 3 for i, k in partners)
+    assert all(k.partner is not None for k in epoch_windows(frames, 100, 5, seed=1, epoch=0, mix_prob=1.0))
+    assert mixed == epoch_windows(frames, 100, 5, seed=1, epoch=0, num_augmentations=16, mix_prob=0.5)
 
 
 def test_time_frequency_masking_blanks_bands_in_every_channel():
@@ -169,6 +187,23 @@ def test_training_loss_falls_and_run_folder(trained):
     history = [json.loads(line) for line in (run / "val_history.jsonl").read_text().splitlines()]
     assert [h["iteration"] for h in history] == [15, 30]
     assert 0 < history[0]["minutes"] <= history[1]["minutes"]  # wall-clock training time at each validation
+
+
+def test_mixed_window_item(trained):
+    """A window with a partner: targets merged; where only the partner is inside its recording, the mixed
+    intensity channels are the partner's own; frames outside both stay at the training mean (0)."""
+    _, work, _ = trained
+    cache = FeatureCache.open(next((work / "cache").glob("logmel_iv_foa_*")))
+    recs = cache.recordings("train")
+    dataset = SELDWindows(cache, recs, 100, 5, augment=True)
+    first, second = WindowKey(0, -50, aug=3), WindowKey(1, 0, aug=9)
+    both = dataset[WindowKey(0, -50, aug=3, partner=second, gain_db=-2.0)]
+    alone_first, alone_second = dataset[first], dataset[second]
+    assert np.array_equal(both["target"], merge_adpit(alone_first["target"], alone_second["target"]))
+    assert np.allclose(both["audio"][4:, :50], alone_second["audio"][4:, :50], atol=1e-4)
+    assert not np.allclose(both["audio"][:, 50:], alone_first["audio"][:, 50:], atol=1e-2)
+    late = dataset[WindowKey(0, 10 ** 6, partner=WindowKey(1, 10 ** 6))]
+    assert not late["audio"].any() and not late["target"].any()
 
 
 def test_evaluate_writes_npy_csv_metrics(trained, capsys):

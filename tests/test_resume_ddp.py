@@ -28,13 +28,16 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
 
 
-@pytest.mark.parametrize("ema", [0.0, 0.9])
-def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path, ema):
+@pytest.mark.parametrize("ema, mix", [(0.0, 0.0), (0.9, 1.0)])
+def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path, ema, mix):
     # 8 iterations over 3-batch epochs: the interruption at 4 falls inside the second epoch
-    cfg = tiny_config(tiny_dataset, cache_dir, max_iters=8, checkpoint_every=100, val_every=100, ema=ema)
-    straight = seld_trainer.train(cfg, run_dir=tmp_path / "a", progress=False)
-    first = seld_trainer.train(tiny_config(tiny_dataset, cache_dir, max_iters=8, checkpoint_every=100, val_every=100,
-                                           ema=ema), run_dir=tmp_path / "b", stop_after=4, progress=False)
+    def config():
+        cfg = tiny_config(tiny_dataset, cache_dir, max_iters=8, checkpoint_every=100, val_every=100, ema=ema)
+        cfg.data.mix = mix  # every window with a partner window mixed in
+        return cfg
+
+    straight = seld_trainer.train(config(), run_dir=tmp_path / "a", progress=False)
+    first = seld_trainer.train(config(), run_dir=tmp_path / "b", stop_after=4, progress=False)
     interrupted = load_checkpoint(tmp_path / "b/checkpoints/last.pt")
     assert first["iteration"] == 4 and interrupted["iteration"] == 4
     resumed = seld_trainer.train(None, resume=tmp_path / "b", progress=False)

@@ -10,12 +10,13 @@ import pytest
 import soundfile as sf
 
 import synthesize_dataset
-from metrics.dcase_csv import read_reference_csv
+from metrics.dcase_csv import Event, read_reference_csv
 from synth.clip import build_scene
 from synth.config import VIDEO_FPS, SynthesisConfig
 from synth.dataset import synthesize_dataset as make_dataset
-from synth.plan import clip_rng, plan_clips
-from synth.scenes import Scene, SceneEvent, class_frame_counts, random_scene, scene_from_annotation, script_rows
+from synth.plan import balance_classes, clip_rng, plan_clips
+from synth.scenes import (Scene, SceneEvent, class_event_counts, class_frame_counts, random_scene,
+                          scene_from_annotation, script_rows)
 from synth.simulated_detections import simulate_detections
 from synth.sounds import synthesize_event
 from synth.spatial import ENCODERS, MicEncoder, render_event, render_scene
@@ -222,11 +223,37 @@ def test_annotation_script_is_reproduced(shared_data):
     assert all(1.0 <= e.distance <= 4.0 for e in scene.reference_events())
 
 
-def _split_frames(plans, split: str, balanced: bool = True) -> np.ndarray:
-    """Active frames per class of a split's scripted clips, from the plan alone (no rendering)."""
-    return sum(class_frame_counts(script_rows(read_reference_csv(p.script), p.num_frames, p.window_start,
-                                              class_map=p.class_map if balanced else None))
+def _split_frames(plans, split: str, balanced: bool = True, count=class_frame_counts) -> np.ndarray:
+    """Active frames (or events, with ``count=class_event_counts``) per class of a split's scripted clips, from the
+    plan alone (no rendering)."""
+    return sum(count(script_rows(read_reference_csv(p.script), p.num_frames, p.window_start,
+                                 class_map=p.class_map if balanced else None))
                for p in plans if p.split == split)
+
+
+def test_class_event_counts_counts_contiguous_runs():
+    rows = [Event(f, 3, 0, 0.0, 0.0) for f in (0, 1, 2, 5, 6)] + [Event(f, 3, 1, 0.0, 0.0) for f in (1, 2)] \
+        + [Event(9, 7, 0, 0.0, 0.0), Event(9, 7, 0, 0.0, 0.0)]
+    want = np.zeros(NUM_CLASSES, dtype=np.int64)
+    want[3], want[7] = 3, 1  # source 0: frames 0-2 and 5-6; source 1: 1-2; class 7: one frame (duplicated row)
+    assert (class_event_counts(rows) == want).all()
+
+
+def test_balance_classes_evens_out_frames_and_events():
+    # 26 clips with one active class each, all with 100 frames: 13 with one long event, 13 with ten short ones.
+    # Only one spread keeps both frames and events equal: every class gets one clip of each kind.
+    clips = []
+    for k in range(2 * NUM_CLASSES):
+        counts = np.zeros((2, NUM_CLASSES), dtype=np.int64)
+        counts[:, k % 3] = (100, 1 if k < NUM_CLASSES else 10)
+        clips.append(counts)
+    maps = balance_classes(clips, np.random.default_rng(0))
+    assert all(sorted(m) == list(range(NUM_CLASSES)) for m in maps)
+    totals = np.zeros((2, NUM_CLASSES), dtype=np.int64)
+    for counts, m in zip(clips, maps):
+        for src in range(NUM_CLASSES):
+            totals[:, m[src]] += counts[:, src]
+    assert (totals[0] == 200).all() and (totals[1] == 11).all()
 
 
 def test_class_balance_of_the_small_plan(shared_data):
@@ -235,7 +262,12 @@ def test_class_balance_of_the_small_plan(shared_data):
     assert all(sorted(p.class_map) == list(range(NUM_CLASSES)) for p in plans)
     train, test = _split_frames(plans, "train"), _split_frames(plans, "test")
     assert (train > 0).all() and (test > 0).all()  # every class in both splits
-    assert train.max() <= 2 * train.min() and test.max() <= 3 * test.min()  # (real files: 586x and absent classes)
+    assert train.max() <= 1.5 * train.min() and test.max() <= 2 * test.min()  # (real files: 586x and absent classes)
+    # ... and events (each a distinct sound): no class is left with a few long events
+    train_events = _split_frames(plans, "train", count=class_event_counts)
+    test_events = _split_frames(plans, "test", count=class_event_counts)
+    assert train_events.min() >= 12 and train_events.max() <= 2 * train_events.min()
+    assert test_events.min() >= 8 and test_events.max() <= 2 * test_events.min()
     # Without balancing: same clips and windows, the files' own classes (which leave classes out of a split).
     plain = plan_clips(SynthesisConfig.from_preset("small", annotations=annotations, class_balance=False))
     assert all(p.class_map is None for p in plain)

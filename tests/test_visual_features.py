@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from feature.visual import (VisualCache, VisualSpec, build_visual_cache, fit_frames, frame_vectors,
-                            gaussian_vectors, label_frames_of, recording_vectors)
+                            gaussian_vectors, label_frames_of, merge_person_slots, recording_vectors)
 from util.detection_io import Detections, read_detections, write_detections
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording
@@ -55,6 +55,22 @@ def test_frame_vectors_topn_order_and_empty_slots():
     assert out6.shape == (2, 6, 37)
     assert np.all(out6[:, 3:] == 0)
     assert np.all(frame_vectors(np.zeros((0, 4)), np.zeros(0), spec6) == 0)
+
+
+def test_merge_person_slots_keeps_both_scenes_people_in_order():
+    spec = VisualSpec(num_boxes=3, num_points=37)
+    people = [_box(c, 0.5, 0.05, 0.1) for c in (0.1, 0.3, 0.5, 0.7)]
+    first = np.stack([frame_vectors(np.array(people[:2]), np.array([0.9, 0.8]), spec),    # 2 people
+                      frame_vectors(np.zeros((0, 4)), np.zeros(0), spec)])                  # nobody
+    second = np.stack([frame_vectors(np.array(people[2:]), np.array([0.9, 0.8]), spec),
+                       frame_vectors(np.array(people[2:3]), np.array([0.9]), spec)])
+    merged = merge_person_slots(first, second)
+    assert merged.shape == first.shape
+    peaks = [[int(np.argmax(merged[t, 0, i])) if merged[t, 0, i].max() > 0 else None for i in range(3)]
+             for t in range(2)]
+    assert peaks == [[round(36 * 0.1), round(36 * 0.3), round(36 * 0.5)],  # first's two, then second's first
+                     [round(36 * 0.5), None, None]]
+    assert np.array_equal(merge_person_slots(first, np.zeros_like(first)), first)
 
 
 def _detections(rate: float = 10, num_frames: int = 8) -> Detections:

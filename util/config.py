@@ -36,6 +36,7 @@ class DataConfig:
     #                                         short windows give more updates per second (docs/TRAINING.md)
     augment: bool = True                    # FOA rotations/reflections of audio, labels and video (logmel_iv only)
     masking: bool = False                   # SpecAugment-style time/frequency masks on the training features
+    mix: float = 0.0                        # share of training windows with a second window mixed in (logmel_iv only)
     train_split: str = "train"
     val_split: str = "test"
     num_workers: int = 1                    # DataLoader worker processes (0 = load in the training process)
