@@ -184,6 +184,7 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> Lo
         cfg = config_from_dict(ckpt["config"])
         spec_d = dict(ckpt["input_spec"])
         spec_d["visual_shape"] = tuple(spec_d.get("visual_shape") or ())
+        spec_d["intensity_channels"] = tuple(spec_d.get("intensity_channels") or ())
         spec = InputSpec(**spec_d)
         model = build_model(cfg.model.name, spec, cfg.model.audio_only, cfg.model.params)
         model.load_state_dict((ckpt.get("ema") or ckpt)["model"])  # the weight average when trained with one

@@ -43,8 +43,8 @@ from feature.extract import build_feature_cache
 from net import build_model
 from net.adpit import ADPITLoss
 from net.spec import InputSpec
-from seld_data_loader import (AUGMENTABLE_FEATURES, SELDWindows, TimeFrequencyMasking, WindowSampler, build_visual_source,
-                              make_train_loader)
+from seld_data_loader import (AUGMENTABLE_FEATURES, FoaRotations, SELDWindows, TimeFrequencyMasking, WindowSampler,
+                              build_visual_source, make_train_loader)
 from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, save_config
 from util.errors import InputError
@@ -198,9 +198,10 @@ def input_spec(cache: FeatureCache, cfg: RunConfig, window_frames: int, visual_s
     """The network's input sizes from the feature cache and the config."""
     channels, bins = cache.feature_shape
     visual = "none" if not visual_shape else cfg.data.visual
+    intensity = FoaRotations.IV_XYZ if cache.feature_config.name == "logmel_iv" else ()
     return InputSpec(audio_channels=channels, audio_bins=bins, window_frames=window_frames,
                      frames_per_label=cache.frames_per_label, visual=visual, visual_shape=tuple(visual_shape),
-                     with_distance=cfg.model.with_distance)
+                     with_distance=cfg.model.with_distance, intensity_channels=tuple(intensity))
 
 
 def build_network(cfg: RunConfig, spec: InputSpec) -> nn.Module:
@@ -268,7 +269,10 @@ class Trainer:
         probe = build_network(cfg, input_spec(self.cache, cfg, fpl, visual_shape))
         self.window_frames = window_frames_of(cfg.data.window_s, fps, probe.output_hop, fpl)
         self.spec = input_spec(self.cache, cfg, self.window_frames, visual_shape)
-        self.model = build_network(cfg, self.spec).to(self.device)
+        self.model = build_network(cfg, self.spec)
+        if hasattr(self.model, "set_feature_stats"):  # networks that read raw feature values (resume restores them)
+            self.model.set_feature_stats(*self.cache.stats)
+        self.model = self.model.to(self.device)
         self.loss_fn = ADPITLoss(activity_weight=cfg.train.activity_loss).to(self.device)
 
         train_recs = [r for r in self.cache.recordings(cfg.data.train_split) if self.cache.has_labels(r)]

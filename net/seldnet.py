@@ -6,6 +6,14 @@ down to the label rate (the pools multiply to the feature frames per label frame
 frame embeddings from a ViT in ``av_vit``; zeros when audio-only) -> BiGRU -> multi-head self-attention layers
 (residual + layer norm) -> Linear -> Linear -> tanh (xyz; distance through softplus) -> (B, T_label, 3, E, 13).
 
+Direction head (``doa``): ``"regress"`` (default) lets the last linear layer regress the xyz of every track and
+class, like SELDnet; ``"intensity"`` (FOA ``logmel_iv`` features only) makes the direction an attention-weighted
+mean of the input's own acoustic intensity vectors: per output frame, track and class the network predicts a
+softmax over the mel bands and an activity in (0, 1); the direction is the unit vector of the band-weighted mean
+raw intensity (features un-standardised with the training statistics, stored as buffers), scaled by the activity.
+The network then only learns where to listen, not how intensity maps to directions, and its directions rotate
+with the scene by construction (see docs/TRAINING.md for the measurement).
+
 Default sizes are CPU-friendly (conv blocks of 16 / 64 / 128 channels with 1 / 2 / 2 convs, BiGRU 2 x 64, 2
 attention layers of 4 heads, FC 64); the DCASE2023 baseline's layout is ``conv_channels=64, convs_per_block=1,
 gru_hidden=128, attn_heads=8, fc_dim=128``.
@@ -50,6 +58,33 @@ class SelfAttentionLayer(nn.Module):
         return self.norm(x + y)
 
 
+DOA_HEADS: tuple[str, ...] = ("regress", "intensity")
+
+
+class IntensityAttentionDOA(nn.Module):
+    """Multi-ACCDOA from an embedding (B, T, D) and raw intensity vectors (B, 3, T, F) (xyz, one per output frame):
+    per track and class a softmax over the F bands weighs the intensity, whose unit mean vector times a sigmoid
+    activity is the output (B, T, tracks, 3, classes)."""
+
+    def __init__(self, dim: int, bins: int, num_tracks: int, num_classes: int, fc_dim: int):
+        super().__init__()
+        self.shape = (num_tracks, num_classes)
+        self.bins = bins
+        self.hidden = nn.Linear(dim, fc_dim)
+        self.band_logits = nn.Linear(fc_dim, num_tracks * num_classes * bins)
+        self.activity = nn.Linear(fc_dim, num_tracks * num_classes)
+
+    def forward(self, embedding: torch.Tensor, intensity: torch.Tensor) -> torch.Tensor:
+        b, t, _ = embedding.shape
+        tracks, classes = self.shape
+        h = torch.relu(self.hidden(embedding))
+        weights = torch.softmax(self.band_logits(h).view(b, t, tracks, classes, self.bins), dim=-1)
+        direction = torch.einsum("btkcf,bxtf->btkxc", weights, intensity.to(weights.dtype))
+        direction = direction / direction.norm(dim=3, keepdim=True).clamp_min(1e-6)
+        activity = torch.sigmoid(self.activity(h).view(b, t, tracks, 1, classes))
+        return activity * direction
+
+
 class SELDNet(nn.Module):
     """CRNN + self-attention Multi-ACCDOA network with optional visual fusion before the GRU."""
 
@@ -59,8 +94,14 @@ class SELDNet(nn.Module):
                  convs_per_block: int | Sequence[int] = DEFAULT_CONVS_PER_BLOCK,
                  freq_pools: tuple[int, ...] = DEFAULT_FREQ_POOLS, dropout: float = 0.05,
                  gru_hidden: int = 64, gru_layers: int = 2, attn_layers: int = 2, attn_heads: int = 4,
-                 fc_dim: int = 64, audio_only: bool = False):
+                 fc_dim: int = 64, audio_only: bool = False, doa: str = "regress",
+                 intensity_channels: Sequence[int] = ()):
         super().__init__()
+        if doa not in DOA_HEADS:
+            raise ValueError(f"doa must be one of {DOA_HEADS}, got {doa!r}")
+        if doa == "intensity" and (len(intensity_channels) != 3 or elements != 3):
+            raise ValueError("doa='intensity' needs features with intensity vectors (FOA logmel_iv) and no distance "
+                             "output")
         self.output_hop = frames_per_label
         time_pools = split_pooling(frames_per_label, len(freq_pools))
         widths = per_block(conv_channels, len(freq_pools), "conv_channels")
@@ -80,9 +121,28 @@ class SELDNet(nn.Module):
                           batch_first=True, bidirectional=True, dropout=dropout if gru_layers > 1 else 0.0)
         dim = 2 * gru_hidden
         self.attn = nn.Sequential(*[SelfAttentionLayer(dim, attn_heads, dropout) for _ in range(attn_layers)])
-        self.fc1 = nn.Linear(dim, fc_dim)
-        self.fc2 = nn.Linear(fc_dim, num_tracks * elements * num_classes)
         self.out_shape = (num_tracks, elements, num_classes)
+        self.doa = doa
+        if doa == "intensity":
+            self.intensity_channels = list(intensity_channels)
+            self.register_buffer("intensity_mean", torch.zeros(3, n_bins))
+            self.register_buffer("intensity_std", torch.ones(3, n_bins))
+            self.head = IntensityAttentionDOA(dim, n_bins, num_tracks, num_classes, fc_dim)
+        else:
+            self.fc1 = nn.Linear(dim, fc_dim)
+            self.fc2 = nn.Linear(fc_dim, num_tracks * elements * num_classes)
+
+    def set_feature_stats(self, mean, std) -> None:
+        """Training feature statistics (C, F), to undo the standardisation of the intensity channels."""
+        if self.doa == "intensity":
+            self.intensity_mean.copy_(torch.as_tensor(mean, dtype=torch.float32)[self.intensity_channels])
+            self.intensity_std.copy_(torch.as_tensor(std, dtype=torch.float32)[self.intensity_channels])
+
+    def raw_intensity(self, audio: torch.Tensor) -> torch.Tensor:
+        """Un-standardised intensity vectors (B, 3, T_out, F) in xyz order, averaged over each output frame."""
+        iv = audio[:, self.intensity_channels] * self.intensity_std[:, None] + self.intensity_mean[:, None]
+        b, _, t, f = iv.shape
+        return iv.view(b, 3, t // self.output_hop, self.output_hop, f).mean(dim=3)
 
     @classmethod
     def from_spec(cls, spec: InputSpec, audio_only: bool = False, visual_hidden: int = 64, visual_embed: int = 64,
@@ -94,7 +154,7 @@ class SELDNet(nn.Module):
             raise ValueError("seldnet consumes Gaussian vectors; use the 'av_vit' network for video frames")
         return cls(spec.audio_channels, spec.audio_bins, spec.frames_per_label, spec.num_classes, spec.num_tracks,
                    spec.output_elements, encoder, visual_embed, audio_only=audio_only or spec.visual == "none",
-                   **params)
+                   intensity_channels=spec.intensity_channels, **params)
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor | None = None) -> torch.Tensor:
         if audio.shape[2] % self.output_hop:
@@ -110,6 +170,8 @@ class SELDNet(nn.Module):
             x = torch.cat([x, v], dim=-1)
         x, _ = self.gru(x)
         x = self.attn(x)
+        if self.doa == "intensity":
+            return self.head(x, self.raw_intensity(audio))
         x = self.fc2(torch.relu(self.fc1(x)))
         x = reshape_accdoa(x, *self.out_shape)
         if self.out_shape[1] == 4:  # xyz in [-1, 1], distance >= 0

@@ -33,6 +33,8 @@ class InputSpec:
     num_classes: int = NUM_CLASSES
     num_tracks: int = NUM_TRACKS
     with_distance: bool = False
+    #: feature channels holding the acoustic intensity vector in (x, y, z) order (logmel_iv: 6, 4, 5); () = none
+    intensity_channels: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.visual not in VISUAL_KINDS:

@@ -106,3 +106,48 @@ def test_av_vit_shapes():
                                                 "vit": {"patch_size": 16, "dim": 32, "depth": 1, "heads": 2}}).eval()
     frames = torch.randint(0, 256, (2, 10, 32, 64, 3), dtype=torch.uint8)
     assert model(torch.randn(2, 7, 50, 64), frames).shape == (2, 10, NUM_TRACKS, 3, NUM_CLASSES)
+
+
+def _intensity_net(**params) -> torch.nn.Module:
+    spec = InputSpec(7, 64, 100, 5, "vectors", VEC, intensity_channels=(6, 4, 5))
+    return build_model("seldnet", spec, params={"conv_channels": 16, "gru_hidden": 32, "fc_dim": 32,
+                                                "doa": "intensity", **params}).eval()
+
+
+@pytest.mark.parametrize("t", [0, 1, 6, 13])
+def test_intensity_doa_points_at_a_plane_wave_and_rotates_with_it(t):
+    """With uniform band weights and a saturated activity, the intensity head outputs the unit mean intensity:
+    the source's direction, transformed exactly like the scene (FOA rotations / reflections)."""
+    from feature.base import build_extractor
+    from seld_data_loader import FoaRotations
+    from tests.test_features import foa_plane_wave
+    from util.geometry import sph_to_cart
+
+    model = _intensity_net()
+    head = model.head
+    with torch.no_grad():
+        for layer in (head.band_logits, head.activity):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        head.activity.bias.fill_(20.0)
+    raw = build_extractor("logmel_iv").extract(foa_plane_wave(60, 20, seconds=2.0))[:, :100]
+    mean, std = raw.mean(axis=1), raw.std(axis=1) + 1.0  # any statistics: the head undoes them
+    model.set_feature_stats(mean, std)
+    rotations = FoaRotations()
+    scene = rotations.features(raw, t)
+    out = model(torch.from_numpy((scene - mean[:, None]) / std[:, None])[None].float(), _vectors(1, 20))
+    want = torch.from_numpy(rotations.matrix(t) @ sph_to_cart(60, 20)).float()
+    got = out[0, 2:-2]  # (T, tracks, 3, classes), inner frames
+    assert torch.allclose(got.norm(dim=2), torch.ones(()), atol=1e-4)
+    cos = torch.einsum("tkxc,x->tkc", got, want)
+    assert cos.min() > torch.cos(torch.deg2rad(torch.tensor(2.0)))
+
+
+def test_intensity_doa_needs_intensity_features():
+    spec = InputSpec(10, 64, 100, 5, "vectors", VEC)  # e.g. MIC logmel_gcc: no intensity channels
+    with pytest.raises(ValueError, match="intensity vectors"):
+        build_model("seldnet", spec, params={"doa": "intensity"})
+    with pytest.raises(ValueError, match="doa must be one of"):
+        build_model("seldnet", InputSpec(7, 64, 100, 5, "vectors", VEC), params={"doa": "beam"})
+    out = _intensity_net()(torch.randn(2, 7, 100, 64), _vectors(2, 20))
+    assert out.shape == (2, 20, NUM_TRACKS, 3, NUM_CLASSES) and (out.norm(dim=3) <= 1.0 + 1e-5).all()

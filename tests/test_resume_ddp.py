@@ -12,6 +12,7 @@ import torch.multiprocessing as mp
 
 import seld
 import seld_trainer
+from seld_predictor import load_model
 from test_pipeline import tiny_config
 from util.checkpoint import load_checkpoint
 
@@ -28,12 +29,13 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
 
 
-@pytest.mark.parametrize("ema, mix", [(0.0, 0.0), (0.9, 1.0)])
-def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path, ema, mix):
+@pytest.mark.parametrize("ema, mix, doa", [(0.0, 0.0, "regress"), (0.9, 1.0, "intensity")])
+def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path, ema, mix, doa):
     # 8 iterations over 3-batch epochs: the interruption at 4 falls inside the second epoch
     def config():
         cfg = tiny_config(tiny_dataset, cache_dir, max_iters=8, checkpoint_every=100, val_every=100, ema=ema)
         cfg.data.mix = mix  # every window with a partner window mixed in
+        cfg.model.params["doa"] = doa
         return cfg
 
     straight = seld_trainer.train(config(), run_dir=tmp_path / "a", progress=False)
@@ -49,6 +51,11 @@ def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path, ema, mix):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    if doa == "intensity":  # the training statistics of the intensity channels travel with the weights
+        stats = load_checkpoint(tmp_path / "b/checkpoints/last.pt")["feature_stats"]
+        model = load_model(tmp_path / "b/checkpoints/last.pt").model
+        assert torch.equal(model.intensity_mean, stats["mean"][[6, 4, 5]].float())
+        assert torch.equal(model.intensity_std, stats["std"][[6, 4, 5]].float())
     if ema:  # the weight average resumes too, and differs from the weights
         ea = load_checkpoint(tmp_path / "a/checkpoints/last.pt")["ema"]
         eb = load_checkpoint(tmp_path / "b/checkpoints/last.pt")["ema"]

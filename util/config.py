@@ -167,10 +167,14 @@ def save_config(cfg: RunConfig, path: str | Path) -> None:
     text = json.dumps(d, indent=2) if Path(path).suffix == ".json" else yaml.safe_dump(d, sort_keys=False)
     write_text_atomic(path, text)
 
+#: Config dicts whose keys are not fixed by this module (network keyword arguments, feature settings).
+FREE_FORM_SECTIONS: tuple[list[str], ...] = (["model", "params"], ["data", "feature_overrides"])
+
 
 def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
     """Apply ``section.key=value`` strings (values parsed as YAML, e.g. ``train.lr=3e-4``,
-    ``model.params={conv_channels: 32}``); raises ValueError on unknown keys."""
+    ``model.params={conv_channels: 32}``, or one network parameter: ``model.params.doa=intensity``); raises
+    ValueError on unknown keys (the free-form ``model.params`` and ``data.feature_overrides`` take any key)."""
     d = config_to_dict(cfg)
     for item in overrides:
         key, sep, value = item.partition("=")
@@ -182,7 +186,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
             if not isinstance(node.get(p), dict):
                 raise ValueError(f"unknown config section {p!r} in {item!r}")
             node = node[p]
-        if parts[-1] not in node:
+        if parts[-1] not in node and parts[:-1] not in FREE_FORM_SECTIONS:
             raise ValueError(f"unknown config key {key!r}")
         node[parts[-1]] = yaml.safe_load(value)
     return config_from_dict(d)
