@@ -6,13 +6,14 @@ down to the label rate (the pools multiply to the feature frames per label frame
 frame embeddings from a ViT in ``av_vit``; zeros when audio-only) -> BiGRU -> multi-head self-attention layers
 (residual + layer norm) -> Linear -> Linear -> tanh (xyz; distance through softplus) -> (B, T_label, 3, E, 13).
 
-Direction head (``doa``): ``"regress"`` (default) lets the last linear layer regress the xyz of every track and
-class, like SELDnet; ``"intensity"`` (FOA ``logmel_iv`` features only) makes the direction an attention-weighted
+Direction head (``doa``): ``"regress"`` lets the last linear layer regress the xyz of every track and class, like
+SELDnet; ``"intensity"`` (FOA ``logmel_iv`` features only) makes the direction an attention-weighted
 mean of the input's own acoustic intensity vectors: per output frame, track and class the network predicts a
-softmax over the mel bands and an activity in (0, 1); the direction is the unit vector of the band-weighted mean
+softmax over the mel bands and an activity in [0, 1); the direction is the unit vector of the band-weighted mean
 raw intensity (features un-standardised with the training statistics, stored as buffers), scaled by the activity.
 The network then only learns where to listen, not how intensity maps to directions, and its directions rotate
-with the scene by construction (see docs/TRAINING.md for the measurement).
+with the scene by construction (see docs/TRAINING.md for the measurement). ``"auto"`` (default) = ``"intensity"``
+when the features have intensity vectors and there is no distance output, else ``"regress"``.
 
 Default sizes are CPU-friendly (conv blocks of 16 / 64 / 128 channels with 1 / 2 / 2 convs, BiGRU 2 x 64, 2
 attention layers of 4 heads, FC 64); the DCASE2023 baseline's layout is ``conv_channels=64, convs_per_block=1,
@@ -58,13 +59,13 @@ class SelfAttentionLayer(nn.Module):
         return self.norm(x + y)
 
 
-DOA_HEADS: tuple[str, ...] = ("regress", "intensity")
+DOA_HEADS: tuple[str, ...] = ("auto", "regress", "intensity")
 
 
 class IntensityAttentionDOA(nn.Module):
     """Multi-ACCDOA from an embedding (B, T, D) and raw intensity vectors (B, 3, T, F) (xyz, one per output frame):
-    per track and class a softmax over the F bands weighs the intensity, whose unit mean vector times a sigmoid
-    activity is the output (B, T, tracks, 3, classes)."""
+    per track and class a softmax over the F bands weighs the intensity, whose unit mean vector times an activity
+    in [0, 1) is the output (B, T, tracks, 3, classes)."""
 
     def __init__(self, dim: int, bins: int, num_tracks: int, num_classes: int, fc_dim: int):
         super().__init__()
@@ -81,7 +82,9 @@ class IntensityAttentionDOA(nn.Module):
         weights = torch.softmax(self.band_logits(h).view(b, t, tracks, classes, self.bins), dim=-1)
         direction = torch.einsum("btkcf,bxtf->btkxc", weights, intensity.to(weights.dtype))
         direction = direction / direction.norm(dim=3, keepdim=True).clamp_min(1e-6)
-        activity = torch.sigmoid(self.activity(h).view(b, t, tracks, 1, classes))
+        # |tanh| rather than a sigmoid: linear around 0, so the ADPIT MSE drives inactive classes to exactly 0 (as
+        # with regressed vectors) instead of to a sigmoid tail that leaves many weak false detections
+        activity = torch.tanh(self.activity(h).view(b, t, tracks, 1, classes)).abs()
         return activity * direction
 
 
@@ -94,11 +97,13 @@ class SELDNet(nn.Module):
                  convs_per_block: int | Sequence[int] = DEFAULT_CONVS_PER_BLOCK,
                  freq_pools: tuple[int, ...] = DEFAULT_FREQ_POOLS, dropout: float = 0.05,
                  gru_hidden: int = 64, gru_layers: int = 2, attn_layers: int = 2, attn_heads: int = 4,
-                 fc_dim: int = 64, audio_only: bool = False, doa: str = "regress",
+                 fc_dim: int = 64, audio_only: bool = False, doa: str = "auto",
                  intensity_channels: Sequence[int] = ()):
         super().__init__()
         if doa not in DOA_HEADS:
             raise ValueError(f"doa must be one of {DOA_HEADS}, got {doa!r}")
+        if doa == "auto":
+            doa = "intensity" if len(intensity_channels) == 3 and elements == 3 else "regress"
         if doa == "intensity" and (len(intensity_channels) != 3 or elements != 3):
             raise ValueError("doa='intensity' needs features with intensity vectors (FOA logmel_iv) and no distance "
                              "output")

@@ -129,7 +129,7 @@ def test_intensity_doa_points_at_a_plane_wave_and_rotates_with_it(t):
         for layer in (head.band_logits, head.activity):
             layer.weight.zero_()
             layer.bias.zero_()
-        head.activity.bias.fill_(20.0)
+        head.activity.bias.fill_(20.0)  # |tanh(20)| = 1
     raw = build_extractor("logmel_iv").extract(foa_plane_wave(60, 20, seconds=2.0))[:, :100]
     mean, std = raw.mean(axis=1), raw.std(axis=1) + 1.0  # any statistics: the head undoes them
     model.set_feature_stats(mean, std)
@@ -151,3 +151,12 @@ def test_intensity_doa_needs_intensity_features():
         build_model("seldnet", InputSpec(7, 64, 100, 5, "vectors", VEC), params={"doa": "beam"})
     out = _intensity_net()(torch.randn(2, 7, 100, 64), _vectors(2, 20))
     assert out.shape == (2, 20, NUM_TRACKS, 3, NUM_CLASSES) and (out.norm(dim=3) <= 1.0 + 1e-5).all()
+
+
+def test_doa_auto_uses_intensity_when_the_features_have_it():
+    with_iv = InputSpec(7, 64, 100, 5, "vectors", VEC, intensity_channels=(6, 4, 5))
+    assert build_model("seldnet", with_iv).doa == "intensity"
+    assert build_model("seldnet", InputSpec(10, 64, 100, 5, "vectors", VEC)).doa == "regress"
+    distance = InputSpec(7, 64, 100, 5, "vectors", VEC, with_distance=True, intensity_channels=(6, 4, 5))
+    assert build_model("seldnet", distance).doa == "regress"
+    assert build_model("seldnet", with_iv, params={"doa": "regress"}).doa == "regress"
