@@ -43,4 +43,5 @@ class AVViT(SELDNet):
         encoder_vit, vit_dim = build_frame_vit(height, width, **(vit or {}))
         encoder = FrameEncoder(encoder_vit, vit_dim, visual_embed)
         return cls(spec.audio_channels, spec.audio_bins, spec.frames_per_label, spec.num_classes, spec.num_tracks,
-                   spec.output_elements, encoder, visual_embed, audio_only=audio_only, **params)
+                   spec.output_elements, encoder, visual_embed, audio_only=audio_only,
+                   intensity_channels=spec.intensity_channels, **params)
