@@ -176,6 +176,10 @@ class LoadedModel:
                            self.frame_shift_s, int(self.model.output_hop))
 
 
+#: Networks with a choice of direction head (``model.params.doa``, net/seldnet.py).
+DOA_NETWORKS: tuple[str, ...] = ("seldnet", "av_vit")
+
+
 def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild a network, its input spec and feature statistics from a training checkpoint (safe loading);
     InputError when the checkpoint does not fit this code."""
@@ -186,6 +190,8 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> Lo
         spec_d["visual_shape"] = tuple(spec_d.get("visual_shape") or ())
         spec_d["intensity_channels"] = tuple(spec_d.get("intensity_channels") or ())
         spec = InputSpec(**spec_d)
+        if cfg.model.name in DOA_NETWORKS and "doa" not in cfg.model.params:
+            cfg.model.params["doa"] = "regress"  # checkpoints from before the direction-head option
         model = build_model(cfg.model.name, spec, cfg.model.audio_only, cfg.model.params)
         model.load_state_dict((ckpt.get("ema") or ckpt)["model"])  # the weight average when trained with one
         stats = ckpt["feature_stats"]

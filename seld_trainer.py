@@ -270,6 +270,8 @@ class Trainer:
         self.window_frames = window_frames_of(cfg.data.window_s, fps, probe.output_hop, fpl)
         self.spec = input_spec(self.cache, cfg, self.window_frames, visual_shape)
         self.model = build_network(cfg, self.spec)
+        if hasattr(self.model, "doa"):  # record the direction head "auto" resolved to (config.yaml, checkpoints)
+            cfg.model.params["doa"] = self.model.doa
         if hasattr(self.model, "set_feature_stats"):  # networks that read raw feature values (resume restores them)
             self.model.set_feature_stats(*self.cache.stats)
         self.model = self.model.to(self.device)

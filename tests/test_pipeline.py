@@ -184,6 +184,7 @@ def test_training_loss_falls_and_run_folder(trained):
         assert (run / name).is_file(), name
     assert list((run / "tb").glob("events.out.tfevents.*"))
     assert load_config(run / "config.yaml").features["name"] == "logmel_iv"
+    assert load_config(run / "config.yaml").model.params["doa"] == "intensity"  # what "auto" resolved to
     history = [json.loads(line) for line in (run / "val_history.jsonl").read_text().splitlines()]
     assert [h["iteration"] for h in history] == [15, 30]
     assert 0 < history[0]["minutes"] <= history[1]["minutes"]  # wall-clock training time at each validation

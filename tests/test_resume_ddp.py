@@ -14,7 +14,8 @@ import seld
 import seld_trainer
 from seld_predictor import load_model
 from test_pipeline import tiny_config
-from util.checkpoint import load_checkpoint
+from util.checkpoint import load_checkpoint, save_checkpoint
+from util.config import load_config
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,12 @@ def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path, ema, mix, doa):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    assert load_config(tmp_path / "b/config.yaml").model.params["doa"] == doa
+    if doa == "regress":  # a checkpoint from before the direction-head option (no "doa") loads with the old head
+        old = load_checkpoint(tmp_path / "b/checkpoints/last.pt")
+        del old["config"]["model"]["params"]["doa"]
+        save_checkpoint(tmp_path / "old.pt", {k: v for k, v in old.items() if k != "format"})
+        assert load_model(tmp_path / "old.pt").model.doa == "regress"
     if doa == "intensity":  # the training statistics of the intensity channels travel with the weights
         stats = load_checkpoint(tmp_path / "b/checkpoints/last.pt")["feature_stats"]
         model = load_model(tmp_path / "b/checkpoints/last.pt").model
