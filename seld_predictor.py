@@ -190,10 +190,11 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> Lo
         spec_d["visual_shape"] = tuple(spec_d.get("visual_shape") or ())
         spec_d["intensity_channels"] = tuple(spec_d.get("intensity_channels") or ())
         spec = InputSpec(**spec_d)
-        if cfg.model.name in DOA_NETWORKS and "doa" not in cfg.model.params:
-            cfg.model.params["doa"] = "regress"  # checkpoints from before the direction-head option
+        weights = (ckpt.get("ema") or ckpt)["model"]  # the weight average when trained with one
+        if cfg.model.name in DOA_NETWORKS and "doa" not in cfg.model.params:  # config without the head: the weights
+            cfg.model.params["doa"] = "intensity" if any(k.startswith("head.") for k in weights) else "regress"
         model = build_model(cfg.model.name, spec, cfg.model.audio_only, cfg.model.params)
-        model.load_state_dict((ckpt.get("ema") or ckpt)["model"])  # the weight average when trained with one
+        model.load_state_dict(weights)
         stats = ckpt["feature_stats"]
         mean, std = stats["mean"].numpy(), stats["std"].numpy()
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
