@@ -97,6 +97,7 @@ def merge_person_slots(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     order = np.argsort(empty, axis=1, kind="stable")[:, : first.shape[2]]  # occupied first, original order kept
     return np.take_along_axis(both, order[:, None, :, None], axis=2)
 
+
 def gaussian_vectors(boxes: np.ndarray, num_points: int = VISUAL_NUM_POINTS) -> np.ndarray:
     """Vectors (K, 2, P) of normalised xyxy boxes (K, 4): [:, 0] azimuth (from x), [:, 1] elevation (from y)."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)

@@ -90,33 +90,39 @@ def _draw_distances(start: float, n: int, moving: bool, rng: np.random.Generator
     return np.linspace(start, end, n)
 
 
-def events_from_rows(rows: list[Event], rng: np.random.Generator, min_distance_m: float,
-                     max_distance_m: float) -> list[SceneEvent]:
-    """Group annotation rows into events (contiguous frames of one class and source) and draw distances
-    (one base distance per class/source, uniform in [min, max] m) where the rows have none."""
+def source_runs(rows: list[Event]) -> list[tuple[tuple[int, int], list[Event]]]:
+    """Annotation rows grouped into runs: contiguous frames of one (class, source index), keys sorted, runs of a
+    key in time order. Duplicate frames of one key (annotation glitches) keep their first row."""
     by_key: dict[tuple[int, int], list[Event]] = defaultdict(list)
     for r in rows:
         by_key[(r.cls, r.track)].append(r)
-    base = {key: rng.uniform(min_distance_m, max_distance_m) for key in sorted(by_key)}
-    events = []
+    runs = []
     for key in sorted(by_key):
         seq = sorted(by_key[key], key=lambda e: e.frame)
-        # Duplicate frames of one key (annotation glitches) keep their first row.
         frames = np.array([e.frame for e in seq])
         keep = np.concatenate([[True], np.diff(frames) > 0])
         seq = [e for e, k in zip(seq, keep) if k]
-        frames = frames[keep]
-        breaks = np.flatnonzero(np.diff(frames) > 1) + 1
-        for part in np.split(np.arange(len(seq)), breaks):
-            run = [seq[i] for i in part]
-            az = np.array([e.azimuth for e in run], dtype=np.float64)
-            el = np.array([e.elevation for e in run], dtype=np.float64)
-            if all(e.distance is not None for e in run):
-                dist = np.array([e.distance for e in run], dtype=np.float64)
-            else:
-                moving = bool(np.ptp(az) > 1.0 or np.ptp(el) > 1.0)
-                dist = _draw_distances(base[key], len(run), moving, rng, min_distance_m, max_distance_m)
-            events.append(SceneEvent(key[0], key[1], run[0].frame, az, el, dist))
+        breaks = np.flatnonzero(np.diff(frames[keep]) > 1) + 1
+        runs += [(key, [seq[i] for i in part]) for part in np.split(np.arange(len(seq)), breaks)]
+    return runs
+
+
+def events_from_rows(rows: list[Event], rng: np.random.Generator, min_distance_m: float,
+                     max_distance_m: float) -> list[SceneEvent]:
+    """Group annotation rows into events (:func:`source_runs`) and draw distances (one base distance per
+    class/source, uniform in [min, max] m) where the rows have none."""
+    runs = source_runs(rows)
+    base = {key: rng.uniform(min_distance_m, max_distance_m) for key in sorted({key for key, _ in runs})}
+    events = []
+    for key, run in runs:
+        az = np.array([e.azimuth for e in run], dtype=np.float64)
+        el = np.array([e.elevation for e in run], dtype=np.float64)
+        if all(e.distance is not None for e in run):
+            dist = np.array([e.distance for e in run], dtype=np.float64)
+        else:
+            moving = bool(np.ptp(az) > 1.0 or np.ptp(el) > 1.0)
+            dist = _draw_distances(base[key], len(run), moving, rng, min_distance_m, max_distance_m)
+        events.append(SceneEvent(key[0], key[1], run[0].frame, az, el, dist))
     events.sort(key=lambda e: (e.start_frame, e.cls, e.source))
     return events
 
@@ -163,16 +169,8 @@ def class_frame_counts(rows: list[Event]) -> np.ndarray:
 
 
 def class_event_counts(rows: list[Event]) -> np.ndarray:
-    """Events per class of annotation rows: contiguous runs of frames of one class and source index (each run
-    becomes one synthesised sound, see :func:`events_from_rows`)."""
-    frames: dict[tuple[int, int], set[int]] = defaultdict(set)
-    for r in rows:
-        frames[(r.cls, r.track)].add(r.frame)
-    counts = np.zeros(NUM_CLASSES, dtype=np.int64)
-    for (cls, _), fs in frames.items():
-        f = np.array(sorted(fs))
-        counts[cls] += 1 + int(np.count_nonzero(np.diff(f) > 1))
-    return counts
+    """Events per class of annotation rows: runs of :func:`source_runs` (each becomes one synthesised sound)."""
+    return np.bincount([key[0] for key, _ in source_runs(rows)], minlength=NUM_CLASSES)
 
 
 def scene_from_annotation(path: str | Path, num_frames: int, rng: np.random.Generator, rotation_deg: float = 0.0,
