@@ -193,6 +193,11 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> Lo
         weights = (ckpt.get("ema") or ckpt)["model"]  # the weight average when trained with one
         if cfg.model.name in DOA_NETWORKS and "doa" not in cfg.model.params:  # config without the head: the weights
             cfg.model.params["doa"] = "intensity" if any(k.startswith("head.") for k in weights) else "regress"
+        if cfg.model.params.get("doa") == "intensity" and "doa_context" not in cfg.model.params:
+            # from before the option: frame context only if the weights have its layer (its size gives the span)
+            frames = weights.get("head.frame_logits.bias")
+            tracks_classes = spec.num_tracks * spec.num_classes
+            cfg.model.params["doa_context"] = 0 if frames is None else (frames.numel() // tracks_classes - 1) // 2
         model = build_model(cfg.model.name, spec, cfg.model.audio_only, cfg.model.params)
         model.load_state_dict(weights)
         stats = ckpt["feature_stats"]

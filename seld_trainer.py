@@ -108,6 +108,11 @@ def init_distributed(device_name: str) -> DistInfo:
     if not dist.is_initialized():
         use_cuda = torch.cuda.is_available() and device_name != "cpu"
         if use_cuda:
+            visible = torch.cuda.device_count()
+            if local >= visible:  # NCCL needs one GPU per process
+                raise InputError(None, f"torchrun started process {local} on this node but only {visible} GPU(s) "
+                                       f"are visible: use --nproc_per_node (TORCHRUN_NPROC) <= {visible}, or "
+                                       f"DEVICE=cpu for gloo")
             torch.cuda.set_device(local)
         dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world)
     return DistInfo(rank, world, local)
@@ -272,6 +277,8 @@ class Trainer:
         self.model = build_network(cfg, self.spec)
         if hasattr(self.model, "doa"):  # record the direction head "auto" resolved to (config.yaml, checkpoints)
             cfg.model.params["doa"] = self.model.doa
+            if self.model.doa == "intensity":
+                cfg.model.params["doa_context"] = self.model.head.context
         if hasattr(self.model, "set_feature_stats"):  # networks that read raw feature values (resume restores them)
             self.model.set_feature_stats(*self.cache.stats)
         self.model = self.model.to(self.device)
@@ -357,11 +364,25 @@ class Trainer:
             "elapsed_s": self.elapsed_s,
         }
 
-    def save(self, name: str) -> Path:
+    def save(self, name: str, rng_of_ranks: list[dict[str, Any]] | None = None) -> Path:
+        """Write a checkpoint (rank 0); ``rng_of_ranks`` (from :meth:`rng_of_all_ranks`) lets every rank of a DDP
+        run resume its own random stream."""
         path = self.run_dir / "checkpoints" / name
         if self.info.is_main:
-            save_checkpoint(path, self.state())
+            state = self.state()
+            if rng_of_ranks is not None and self.info.enabled:
+                state["rng_ranks"] = rng_of_ranks
+            save_checkpoint(path, state)
         return path
+
+    def rng_of_all_ranks(self) -> list[dict[str, Any]]:
+        """Every rank's RNG state, in rank order (a collective under DDP: every rank must call it)."""
+        own = rng_state()
+        if not self.info.enabled:
+            return [own]
+        states: list[Any] = [None] * self.info.world_size
+        dist.all_gather_object(states, own)
+        return states
 
     def _load_state(self, ckpt: dict[str, Any]) -> None:
         try:
@@ -379,7 +400,8 @@ class Trainer:
         self.epoch, self.batches_in_epoch = int(ckpt["epoch"]), int(ckpt["batches_in_epoch"])
         self.best = dict(ckpt.get("best") or self.best)
         self._elapsed_before = float(ckpt.get("elapsed_s", 0.0))
-        set_rng_state(ckpt["rng"])
+        ranks = ckpt.get("rng_ranks") or []  # DDP: each rank's own stream when the world size is unchanged
+        set_rng_state(ranks[self.info.rank] if len(ranks) == self.info.world_size else ckpt["rng"])
 
     @property
     def elapsed_s(self) -> float:
@@ -440,7 +462,7 @@ class Trainer:
                     if self.iteration % tc.val_every == 0 or self.iteration == tc.max_iters:
                         self.validate()
                     if self.iteration % tc.checkpoint_every == 0 or self.iteration == end:
-                        self.save("last.pt")
+                        self.save("last.pt", self.rng_of_all_ranks())
                     if self.iteration >= end:
                         break
                 else:  # the epoch is exhausted

@@ -60,20 +60,28 @@ class SelfAttentionLayer(nn.Module):
 
 
 DOA_HEADS: tuple[str, ...] = ("auto", "regress", "intensity")
+#: output frames on each side whose band-weighted intensity the intensity head may borrow (``doa_context``)
+DEFAULT_DOA_CONTEXT = 2
 
 
 class IntensityAttentionDOA(nn.Module):
     """Multi-ACCDOA from an embedding (B, T, D) and raw intensity vectors (B, 3, T, F) (xyz, one per output frame):
-    per track and class a softmax over the F bands weighs the intensity, whose unit mean vector times an activity
-    in [0, 1) is the output (B, T, tracks, 3, classes)."""
+    per track and class a softmax over the F bands weighs the intensity of each frame; with ``context`` > 0 a second
+    softmax, over the frames t - context .. t + context, mixes those band-weighted vectors (a diffuse frame, whose
+    mean intensity is short, counts little: the gaps between footsteps take the direction of the steps around
+    them). The unit vector of the result times an activity in [0, 1) is the output (B, T, tracks, 3, classes)."""
 
-    def __init__(self, dim: int, bins: int, num_tracks: int, num_classes: int, fc_dim: int):
+    def __init__(self, dim: int, bins: int, num_tracks: int, num_classes: int, fc_dim: int, context: int = 0):
         super().__init__()
+        if context < 0:
+            raise ValueError(f"doa_context must be >= 0 output frames, got {context}")
         self.shape = (num_tracks, num_classes)
         self.bins = bins
+        self.context = context
         self.hidden = nn.Linear(dim, fc_dim)
         self.band_logits = nn.Linear(fc_dim, num_tracks * num_classes * bins)
         self.activity = nn.Linear(fc_dim, num_tracks * num_classes)
+        self.frame_logits = nn.Linear(fc_dim, num_tracks * num_classes * (2 * context + 1)) if context else None
 
     def forward(self, embedding: torch.Tensor, intensity: torch.Tensor) -> torch.Tensor:
         b, t, _ = embedding.shape
@@ -81,6 +89,11 @@ class IntensityAttentionDOA(nn.Module):
         h = torch.relu(self.hidden(embedding))
         weights = torch.softmax(self.band_logits(h).view(b, t, tracks, classes, self.bins), dim=-1)
         direction = torch.einsum("btkcf,bxtf->btkxc", weights, intensity.to(weights.dtype))
+        if self.frame_logits is not None:
+            span = 2 * self.context + 1
+            frame_weights = torch.softmax(self.frame_logits(h).view(b, t, tracks, 1, classes, span), dim=-1)
+            padded = nn.functional.pad(direction, (0, 0, 0, 0, 0, 0, self.context, self.context))
+            direction = (padded.unfold(1, span, 1) * frame_weights).sum(dim=-1)  # (B, T, tracks, 3, classes)
         direction = direction / direction.norm(dim=3, keepdim=True).clamp_min(1e-6)
         # |tanh| rather than a sigmoid: linear around 0, so the ADPIT MSE drives inactive classes to exactly 0 (as
         # with regressed vectors) instead of to a sigmoid tail that leaves many weak false detections
@@ -98,7 +111,7 @@ class SELDNet(nn.Module):
                  freq_pools: tuple[int, ...] = DEFAULT_FREQ_POOLS, dropout: float = 0.05,
                  gru_hidden: int = 64, gru_layers: int = 2, attn_layers: int = 2, attn_heads: int = 4,
                  fc_dim: int = 64, audio_only: bool = False, doa: str = "auto",
-                 intensity_channels: Sequence[int] = ()):
+                 intensity_channels: Sequence[int] = (), doa_context: int = DEFAULT_DOA_CONTEXT):
         super().__init__()
         if doa not in DOA_HEADS:
             raise ValueError(f"doa must be one of {DOA_HEADS}, got {doa!r}")
@@ -132,7 +145,7 @@ class SELDNet(nn.Module):
             self.intensity_channels = list(intensity_channels)
             self.register_buffer("intensity_mean", torch.zeros(3, n_bins))
             self.register_buffer("intensity_std", torch.ones(3, n_bins))
-            self.head = IntensityAttentionDOA(dim, n_bins, num_tracks, num_classes, fc_dim)
+            self.head = IntensityAttentionDOA(dim, n_bins, num_tracks, num_classes, fc_dim, doa_context)
         else:
             self.fc1 = nn.Linear(dim, fc_dim)
             self.fc2 = nn.Linear(fc_dim, num_tracks * elements * num_classes)

@@ -143,6 +143,43 @@ def test_intensity_doa_points_at_a_plane_wave_and_rotates_with_it(t):
     assert cos.min() > torch.cos(torch.deg2rad(torch.tensor(2.0)))
 
 
+def _unit(az_deg: float, length: float = 1.0) -> torch.Tensor:
+    az = torch.deg2rad(torch.tensor(az_deg))
+    return length * torch.stack([torch.cos(az), torch.sin(az), torch.zeros(())])
+
+
+@pytest.mark.parametrize("context", [0, 1, 2])
+def test_intensity_context_bridges_a_diffuse_frame(context):
+    """Five output frames whose intensity points at 40 deg with length 0.8, except frame 2: a diffuse frame (length
+    0.05) pointing at -120 deg. Without context frame 2 gets -120 deg; with context (uniform frame weights, the
+    initial state) the coherent neighbours win: 40 deg. At the window edge only real frames count (padding adds
+    nothing), and frame logits that pick the centre give back the per-frame directions."""
+    from net.seldnet import IntensityAttentionDOA
+
+    head = IntensityAttentionDOA(dim=8, bins=4, num_tracks=1, num_classes=1, fc_dim=8, context=context)
+    with torch.no_grad():
+        head.band_logits.weight.zero_()
+        head.band_logits.bias.zero_()
+        head.activity.weight.zero_()
+        head.activity.bias.fill_(20.0)  # |tanh(20)| = 1
+    intensity = _unit(40.0, 0.8)[None, :, None, None].repeat(1, 1, 5, 4)  # (B, 3, T, F)
+    intensity[0, :, 2] = _unit(-120.0, 0.05)[:, None]
+
+    def azimuths() -> list[float]:
+        with torch.no_grad():
+            xyz = head(torch.zeros(1, 5, 8), intensity)[0, :, 0, :, 0]
+        return torch.rad2deg(torch.atan2(xyz[:, 1], xyz[:, 0])).tolist()
+
+    want = [40.0, 40.0, -120.0 if context == 0 else 40.0, 40.0, 40.0]
+    assert azimuths() == pytest.approx(want, abs=1.5)  # neighbours of the diffuse frame move by < 1 deg
+    if context:
+        with torch.no_grad():  # all weight on offset 0 (the centre of the 2 * context + 1 frames)
+            head.frame_logits.bias.copy_(torch.tensor([0.0] * context + [50.0] + [0.0] * context))
+        assert azimuths() == pytest.approx([40.0, 40.0, -120.0, 40.0, 40.0], abs=0.5)
+    with pytest.raises(ValueError, match="doa_context"):
+        IntensityAttentionDOA(dim=8, bins=4, num_tracks=1, num_classes=1, fc_dim=8, context=-1)
+
+
 def test_intensity_doa_needs_intensity_features():
     spec = InputSpec(10, 64, 100, 5, "vectors", VEC)  # e.g. MIC logmel_gcc: no intensity channels
     with pytest.raises(ValueError, match="intensity vectors"):

@@ -16,6 +16,7 @@ from seld_predictor import load_model
 from test_pipeline import tiny_config
 from util.checkpoint import load_checkpoint, save_checkpoint
 from util.config import load_config
+from util.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,17 @@ def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path, ema, mix, doa):
     save_checkpoint(tmp_path / "old.pt", {k: v for k, v in old.items() if k != "format"})
     assert load_model(tmp_path / "old.pt").model.doa == doa
     if doa == "intensity":  # the training statistics of the intensity channels travel with the weights
+        assert load_config(tmp_path / "b/config.yaml").model.params["doa_context"] == 2
+        assert load_model(tmp_path / "old.pt").model.head.context == 2
+        # from before the frame context: no doa_context in the config, no frame_logits in the weights
+        del old["config"]["model"]["params"]["doa_context"]
+        save_checkpoint(tmp_path / "no_context.pt", {k: v for k, v in old.items() if k != "format"})
+        assert load_model(tmp_path / "no_context.pt").model.head.context == 2  # the span read from the weights
+        for state in (old["model"], old["ema"]["model"] if old.get("ema") else {}):
+            for k in ("head.frame_logits.weight", "head.frame_logits.bias"):
+                del state[k]
+        save_checkpoint(tmp_path / "older.pt", {k: v for k, v in old.items() if k != "format"})
+        assert load_model(tmp_path / "older.pt").model.head.context == 0
         stats = load_checkpoint(tmp_path / "b/checkpoints/last.pt")["feature_stats"]
         model = load_model(tmp_path / "b/checkpoints/last.pt").model
         assert torch.equal(model.intensity_mean, stats["mean"][[6, 4, 5]].float())
@@ -84,25 +96,56 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank: int, world: int, port: int, data_dir: str, cache: str, out: str) -> None:
+def _ddp_worker(rank: int, world: int, port: int, data_dir: str, cache: str, out: str, mode: str) -> None:
+    """One rank of a 4-iteration gloo run: ``straight``, ``first`` (stops after 2) or ``resume`` (of ``first``)."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    cfg = tiny_config(Path(data_dir), Path(cache), max_iters=4, batch_size=1, val_every=4, checkpoint_every=100)
-    result = seld_trainer.train(cfg, run_dir=Path(out) / "run", progress=False)
+    run_dir = Path(out) / ("straight" if mode == "straight" else "run")
+    if mode == "resume":
+        result = seld_trainer.train(None, resume=run_dir, progress=False)
+    else:
+        cfg = tiny_config(Path(data_dir), Path(cache), max_iters=4, batch_size=1, val_every=4, checkpoint_every=100)
+        result = seld_trainer.train(cfg, run_dir=run_dir, progress=False, stop_after=2 if mode == "first" else None)
     model = result["model_state"]
-    torch.save({k: v.clone() for k, v in model.items()}, Path(out) / f"rank{rank}.pt")
+    torch.save({k: v.clone() for k, v in model.items()}, Path(out) / f"{mode}_rank{rank}.pt")
     torch.distributed.destroy_process_group()
 
 
-def test_ddp_gloo_two_processes(tiny_dataset, cache_dir, tmp_path):
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tiny_dataset), str(cache_dir), str(tmp_path)), nprocs=2,
+def _spawn(mode: str, tiny_dataset: Path, cache_dir: Path, out: Path) -> None:
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tiny_dataset), str(cache_dir), str(out), mode), nprocs=2,
              join=True)
-    w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+
+
+def test_ddp_gloo_two_processes_and_exact_resume(tiny_dataset, cache_dir, tmp_path):
+    _spawn("straight", tiny_dataset, cache_dir, tmp_path)
+    w0 = torch.load(tmp_path / "straight_rank0.pt", weights_only=True)
+    w1 = torch.load(tmp_path / "straight_rank1.pt", weights_only=True)
     for k in w0:  # gradients are averaged: the replicas stay identical (BatchNorm running stats are per rank)
         if "running_" not in k and "num_batches" not in k:
             assert torch.equal(w0[k], w1[k]), k
-    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    ckpt = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
     assert ckpt["iteration"] == 4
-    assert (tmp_path / "run" / "val" / "metrics.json").is_file()
+    assert (tmp_path / "straight" / "val" / "metrics.json").is_file()
+    # each rank's random stream (seeded seed + rank: its own dropout masks) is checkpointed and resumed
+    ranks = ckpt["rng_ranks"]
+    assert len(ranks) == 2 and not torch.equal(ranks[0]["torch"], ranks[1]["torch"])
+    _spawn("first", tiny_dataset, cache_dir, tmp_path)
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["iteration"] == 2
+    _spawn("resume", tiny_dataset, cache_dir, tmp_path)
+    for rank in (0, 1):
+        straight = torch.load(tmp_path / f"straight_rank{rank}.pt", weights_only=True)
+        resumed = torch.load(tmp_path / f"resume_rank{rank}.pt", weights_only=True)
+        for k in straight:
+            assert torch.equal(straight[k], resumed[k]), (rank, k)
+
+
+def test_ddp_needs_a_gpu_per_process(monkeypatch):
+    """On CUDA, a second process on a node with one GPU is one clear error, not an NCCL failure."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InputError, match="only 1 GPU"):
+        seld_trainer.init_distributed("auto")
