@@ -35,7 +35,7 @@ class DataConfig:
     window_s: float = 1.5                   # training window (SELDnet: 5 s; AV baseline: 1.28 s = 128 x 10 ms);
     #                                         short windows give more updates per second (docs/TRAINING.md)
     augment: bool = True                    # FOA rotations/reflections of audio, labels and video (logmel_iv only)
-    masking: bool = False                   # SpecAugment-style time/frequency masks on the training features
+    masking: bool = True                    # SpecAugment-style time/frequency masks on the training features
     mix: float = 0.0                        # share of training windows with a second window mixed in (logmel_iv only)
     train_split: str = "train"
     val_split: str = "test"
