@@ -11,7 +11,8 @@ SELDnet; ``"intensity"`` (FOA ``logmel_iv`` features only) makes the direction a
 mean of the input's own acoustic intensity vectors: per output frame, track and class the network predicts a
 softmax over the mel bands and an activity in [0, 1); the direction is the unit vector of the band-weighted mean
 raw intensity (features un-standardised with the training statistics, stored as buffers), scaled by the activity.
-The network then only learns where to listen, not how intensity maps to directions, and its directions rotate
+With ``doa_context`` > 0 (default 2) a second softmax mixes the band-weighted intensity of the neighbouring output
+frames first, so frames between the hits of an intermittent sound borrow the hits' direction. The network then only learns where to listen, not how intensity maps to directions, and its directions rotate
 with the scene by construction (see docs/TRAINING.md for the measurement). ``"auto"`` (default) = ``"intensity"``
 when the features have intensity vectors and there is no distance output, else ``"regress"``.
 
