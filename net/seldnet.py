@@ -12,8 +12,9 @@ mean of the input's own acoustic intensity vectors: per output frame, track and 
 softmax over the mel bands and an activity in [0, 1); the direction is the unit vector of the band-weighted mean
 raw intensity (features un-standardised with the training statistics, stored as buffers), scaled by the activity.
 With ``doa_context`` > 0 (default 2) a second softmax mixes the band-weighted intensity of the neighbouring output
-frames first, so frames between the hits of an intermittent sound borrow the hits' direction. The network then only learns where to listen, not how intensity maps to directions, and its directions rotate
-with the scene by construction (see docs/TRAINING.md for the measurement). ``"auto"`` (default) = ``"intensity"``
+frames first, so frames between the hits of an intermittent sound borrow the hits' direction. The network then
+only learns where to listen, not how intensity maps to directions, and its directions rotate with the scene by
+construction (see docs/TRAINING.md for the measurement). ``"auto"`` (default) = ``"intensity"``
 when the features have intensity vectors and there is no distance output, else ``"regress"``.
 
 Default sizes are CPU-friendly (conv blocks of 16 / 64 / 128 channels with 1 / 2 / 2 convs, BiGRU 2 x 64, 2
