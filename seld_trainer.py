@@ -470,7 +470,7 @@ class Trainer:
                     self.batches_in_epoch = 0
         except KeyboardInterrupt:
             log.info("interrupted at iteration %d; saving checkpoints/last.pt (resume with --resume)", self.iteration)
-            self.save("last.pt")
+            self.save("last.pt")  # no collective while ranks may be stopping: rank 0's RNG state only
             raise
         finally:
             bar.close()
