@@ -18,6 +18,15 @@ if [[ -z "$python_bin" ]]; then
     if command -v "$candidate" >/dev/null 2>&1; then python_bin=$candidate; break; fi
   done
 fi
+# torch with its CUDA libraries makes the environment ~6.5 GB on x86_64; a full disk would otherwise stop pip half way
+# with "No space left on device". SETUP_MIN_FREE_GB=0 skips the check.
+min_free_gb=${SETUP_MIN_FREE_GB:-7}
+free_gb=$(df -Pk . | awk 'NR == 2 {printf "%d", $4 / 1048576}')
+if [[ ! -d "$venv/lib" ]] && (( free_gb < min_free_gb )); then
+  echo "[setup] error: only ${free_gb} GB free on the disk holding $(pwd); the virtual environment needs about" \
+       "${min_free_gb} GB (free space, or set SETUP_MIN_FREE_GB to lower the check)" >&2
+  exit 1
+fi
 echo "[setup] creating $venv with $python_bin and installing requirements.txt (about a minute on first run)"
 [[ -x "$venv/bin/python" ]] || "$python_bin" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null
