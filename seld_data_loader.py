@@ -44,6 +44,11 @@ from util.layout import Recording
 
 #: Features whose channel layout the spatial augmentation (FoaRotations) and window mixing know.
 AUGMENTABLE_FEATURES: tuple[str, ...] = ("logmel_iv",)
+#: Leading feature channels that are log spectra in dB, per feature. A filter applied to every microphone channel
+#: alike adds one dB curve to each of them and leaves the spatial channels as they are (normalised intensity,
+#: GCC-PHAT, ILD, IPD and SALSA-lite phase differences are all ratios or phases), so :class:`RandomEqualizer` only
+#: needs these.
+LEVEL_CHANNELS: dict[str, int] = {"logmel_iv": 4, "logmel_gcc": 4, "salsalite": 4, "logmel_ild_ipd": 2}
 #: Level range (dB) of a mixed-in window relative to the window it is added to.
 MIX_GAIN_DB: tuple[float, float] = (-3.0, 3.0)
 #: Log-mel level (dB) given to frames outside a recording before two windows are mixed (silence).
@@ -102,6 +107,28 @@ class TimeFrequencyMasking:
                 index = [slice(None)] * 3
                 index[axis] = slice(lo, lo + width)
                 feats[tuple(index)] = 0.0
+        return feats
+
+
+@dataclass(frozen=True)
+class RandomEqualizer:
+    """A random smooth filter (FilterAugment-style) on a raw window (C, T, F): a piecewise-linear gain curve over
+    the bins, 2 to 5 inner knots at random bins plus both ends, each knot uniform in +-``max_gain_db``, added to
+    the first ``level_channels`` channels (log spectra in dB; see ``LEVEL_CHANNELS``). The scene's directions are
+    untouched and so are the targets: the network sees each sound with other colourations (microphone, room,
+    source), which the 20-clip training split otherwise repeats."""
+
+    max_gain_db: float
+    level_channels: int
+
+    def __call__(self, feats: np.ndarray, seed: int) -> np.ndarray:
+        rng = np.random.default_rng([seed, 1])  # a stream of its own: the masks use default_rng(seed)
+        bins = feats.shape[2]
+        inner = np.sort(rng.uniform(0, bins - 1, int(rng.integers(2, 6))))
+        knots = np.concatenate([[0.0], inner, [bins - 1.0]])
+        gains = rng.uniform(-self.max_gain_db, self.max_gain_db, len(knots))
+        curve = np.interp(np.arange(bins), knots, gains).astype(feats.dtype)
+        feats[: self.level_channels] += curve
         return feats
 
 
@@ -178,7 +205,7 @@ class SELDWindows(Dataset):
 
     def __init__(self, cache: FeatureCache, recordings: Sequence[Recording], window_frames: int, output_hop: int,
                  visual: CachedVisualSource | None = None, with_labels: bool = True, augment: bool = False,
-                 masking: TimeFrequencyMasking | None = None):
+                 masking: TimeFrequencyMasking | None = None, equalize_db: float = 0.0):
         fpl = cache.frames_per_label
         if window_frames % output_hop:
             raise ValueError(f"window of {window_frames} frames is not a multiple of the output hop {output_hop}")
@@ -194,6 +221,12 @@ class SELDWindows(Dataset):
         self.num_frames = [int(cache.features(r).shape[1]) for r in self.recordings]
         self.rotations = FoaRotations() if augment else None
         self.masking = masking
+        self.equalizer = None
+        if equalize_db > 0:
+            name = cache.feature_config.name
+            if name not in LEVEL_CHANNELS:
+                raise ValueError(f"random equalisation supports the features {', '.join(LEVEL_CHANNELS)}, not {name!r}")
+            self.equalizer = RandomEqualizer(equalize_db, LEVEL_CHANNELS[name])
         self.can_mix = cache.feature_config.name in AUGMENTABLE_FEATURES
         if augment and not self.can_mix:
             raise ValueError(f"spatial augmentation supports the features {AUGMENTABLE_FEATURES}, "
@@ -223,6 +256,8 @@ class SELDWindows(Dataset):
                 item["target"] = merge_adpit(item["target"], other["target"])
             if "visual" in item and self.visual.kind == "vectors":
                 item["visual"] = merge_person_slots(item["visual"], other["visual"])
+        if self.equalizer is not None:
+            item["audio"] = self.equalizer(item["audio"], key.mask_seed)
         audio = self.cache.normalize(item["audio"])
         audio[:, ~inside] = 0.0  # frames outside the recording(s): the training mean
         item["audio"] = self.masking(audio, key.mask_seed) if self.masking is not None else audio

@@ -298,7 +298,8 @@ class Trainer:
             log.warning("no spatial augmentation for feature %s (supported: %s)", self.cache.feature_config.name,
                         ", ".join(AUGMENTABLE_FEATURES))
         self.dataset = SELDWindows(self.cache, train_recs, self.window_frames, self.model.output_hop, self.visual,
-                                   augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None)
+                                   augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None,
+                                   equalize_db=cfg.data.equalize_db)
         if cfg.data.mix > 0 and not self.dataset.can_mix:
             raise InputError(self.cache.folder, f"data.mix supports the features {', '.join(AUGMENTABLE_FEATURES)}, "
                                                 f"not {self.cache.feature_config.name}")

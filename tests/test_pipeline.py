@@ -14,8 +14,9 @@ import seld
 import seld_trainer
 from feature.cache import FeatureCache
 from feature.labels import merge_adpit
-from seld_data_loader import (SELDWindows, TimeFrequencyMasking, WindowKey, WindowSampler, crop_padded, epoch_windows,
-                              inference_windows)
+from feature.base import build_extractor
+from seld_data_loader import (LEVEL_CHANNELS, RandomEqualizer, SELDWindows, TimeFrequencyMasking, WindowKey,
+                              WindowSampler, crop_padded, epoch_windows, inference_windows)
 from seld_predictor import sliding_window_inference
 from util.config import RunConfig, apply_overrides, load_config, save_config
 from util.conventions import NUM_CLASSES, NUM_TRACKS
@@ -99,6 +100,30 @@ def test_time_frequency_masking_blanks_bands_in_every_channel():
     keys = epoch_windows([600, 455], 100, 5, seed=1, epoch=0)
     assert len({k.mask_seed for k in keys}) == len(keys)  # every window its own masks
     assert np.array_equal(TimeFrequencyMasking(0, 0.1, 0, 0.1)(x.copy(), 1), x)
+
+
+def test_random_equalizer_adds_one_bounded_smooth_curve_to_the_level_channels():
+    x = np.random.default_rng(0).normal(size=(7, 30, 64)).astype(np.float32)
+    eq = RandomEqualizer(max_gain_db=6.0, level_channels=4)
+    y = eq(x.copy(), seed=3)
+    assert np.array_equal(y, eq(x.copy(), seed=3)) and not np.array_equal(y, eq(x.copy(), seed=4))
+    assert np.array_equal(y[4:], x[4:])  # the intensity channels are untouched
+    curve = y[:4] - x[:4]
+    assert np.allclose(curve, curve[:1, :1], atol=1e-5)  # one curve over the bins, same in every channel and frame
+    assert np.abs(curve).max() <= 6.0 + 1e-5 and np.abs(curve).max() > 0.5
+    assert np.abs(np.diff(curve[0, 0], 2)).max() > 1e-4  # not a flat gain: knots bend it
+
+
+@pytest.mark.parametrize("name", sorted(LEVEL_CHANNELS))
+def test_level_channels_are_the_only_ones_a_gain_changes(name):
+    """The premise of RandomEqualizer: scaling the audio by +6.02 dB shifts exactly the LEVEL_CHANNELS of each
+    feature by 6.02 dB and leaves its spatial channels unchanged."""
+    extractor = build_extractor(name)
+    audio = np.random.default_rng(1).normal(scale=0.05, size=(extractor.input_channels, 24000)).astype(np.float32)
+    base, louder = extractor.extract(audio), extractor.extract(2.0 * audio)
+    level = LEVEL_CHANNELS[name]
+    assert np.allclose(louder[:level] - base[:level], 20 * np.log10(2.0), atol=0.02)
+    assert np.allclose(louder[level:], base[level:], atol=1e-3)
 
 
 def test_inference_windows():
