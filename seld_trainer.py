@@ -43,8 +43,8 @@ from feature.extract import build_feature_cache
 from net import build_model
 from net.adpit import ADPITLoss
 from net.spec import InputSpec
-from seld_data_loader import (AUGMENTABLE_FEATURES, FoaRotations, SELDWindows, TimeFrequencyMasking, WindowSampler,
-                              build_visual_source, make_train_loader)
+from seld_data_loader import (AUGMENTABLE_FEATURES, LEVEL_CHANNELS, FoaRotations, SELDWindows, TimeFrequencyMasking,
+                              WindowSampler, build_visual_source, make_train_loader)
 from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, save_config
 from util.errors import InputError
@@ -297,9 +297,13 @@ class Trainer:
         if cfg.data.augment and not augment:
             log.warning("no spatial augmentation for feature %s (supported: %s)", self.cache.feature_config.name,
                         ", ".join(AUGMENTABLE_FEATURES))
+        equalize_db = cfg.data.equalize_db if self.cache.feature_config.name in LEVEL_CHANNELS else 0.0
+        if cfg.data.equalize_db > 0 and not equalize_db:
+            log.warning("no random equalisation for feature %s (supported: %s)", self.cache.feature_config.name,
+                        ", ".join(LEVEL_CHANNELS))
         self.dataset = SELDWindows(self.cache, train_recs, self.window_frames, self.model.output_hop, self.visual,
                                    augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None,
-                                   equalize_db=cfg.data.equalize_db)
+                                   equalize_db=equalize_db)
         if cfg.data.mix > 0 and not self.dataset.can_mix:
             raise InputError(self.cache.folder, f"data.mix supports the features {', '.join(AUGMENTABLE_FEATURES)}, "
                                                 f"not {self.cache.feature_config.name}")

@@ -30,7 +30,8 @@ def tiny_config(data_dir: Path, cache_dir: Path, **train) -> RunConfig:
     cfg = RunConfig(name="tiny")
     cfg.data.data_dir, cfg.data.cache_dir = str(data_dir), str(cache_dir)
     cfg.data.window_s, cfg.data.num_workers = 2.0, 0
-    cfg.data.masking = False  # 30 iterations on 2 clips: the loss check wants the unmasked signal
+    cfg.data.masking = False  # 30 iterations on 2 clips: the loss check wants the unmasked, unfiltered signal
+    cfg.data.equalize_db = 0.0
     cfg.model.params = dict(SMALL_NET)
     cfg.train.batch_size, cfg.train.lr, cfg.train.warmup_iters = 2, 3e-3, 2
     cfg.train.max_iters, cfg.train.val_every, cfg.train.checkpoint_every, cfg.train.log_every = 30, 1000, 1000, 10

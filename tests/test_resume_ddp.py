@@ -38,6 +38,7 @@ def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path, ema, mix, doa):
         cfg = tiny_config(tiny_dataset, cache_dir, max_iters=8, checkpoint_every=100, val_every=100, ema=ema)
         cfg.data.mix = mix  # every window with a partner window mixed in
         cfg.data.masking = doa == "intensity"  # time-frequency masks (seeded per epoch) resume exactly too
+        cfg.data.equalize_db = 6.0 if doa == "intensity" else 0.0  # and so do the random equaliser curves
         cfg.model.params["doa"] = doa
         return cfg
 

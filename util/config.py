@@ -36,7 +36,8 @@ class DataConfig:
     #                                         short windows give more updates per second (docs/TRAINING.md)
     augment: bool = True                    # FOA rotations/reflections of audio, labels and video (logmel_iv only)
     masking: bool = True                    # SpecAugment-style time/frequency masks on the training features
-    equalize_db: float = 0.0                # random smooth filter of up to +-this dB on the log spectra; 0 = off
+    equalize_db: float = 6.0                # random smooth filter of up to +-this dB on the log spectra; 0 = off
+    #                                         (features in seld_data_loader.LEVEL_CHANNELS only)
     mix: float = 0.0                        # share of training windows with a second window mixed in (logmel_iv only)
     train_split: str = "train"
     val_split: str = "test"
