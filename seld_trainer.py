@@ -539,6 +539,20 @@ def resolve_resume(path: str | Path) -> Path:
     return path
 
 
+#: Options added after runs were already being written, with the value such a run trained with: a resumed run
+#: whose config lacks the key goes on as it started rather than with the new default.
+FORMER_DEFAULTS: dict[tuple[str, str], Any] = {("data", "equalize_db"): 0.0}
+
+
+def resume_config(saved: dict[str, Any]) -> RunConfig:
+    """The config of a checkpoint to resume, with ``FORMER_DEFAULTS`` for the options its version did not have."""
+    cfg = config_from_dict(saved)
+    for (section, key), value in FORMER_DEFAULTS.items():
+        if key not in saved.get(section, {}):
+            setattr(getattr(cfg, section), key, value)
+    return cfg
+
+
 def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Path | None = None,
           stop_after: int | None = None, progress: bool = True, run_dir: str | Path | None = None,
           max_iters: int | None = None) -> dict[str, Any]:
@@ -550,7 +564,7 @@ def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Pa
         ckpt_path = resolve_resume(resume)
         ckpt = load_checkpoint(ckpt_path)
         try:
-            cfg = config_from_dict(ckpt["config"])
+            cfg = resume_config(ckpt["config"])
         except ValueError as exc:
             raise InputError(ckpt_path, f"checkpoint config does not match this version ({exc})") from exc
         run_dir = ckpt_path.parent.parent

@@ -15,7 +15,7 @@ import seld_trainer
 from seld_predictor import load_model
 from test_pipeline import tiny_config
 from util.checkpoint import load_checkpoint, save_checkpoint
-from util.config import load_config
+from util.config import config_from_dict, config_to_dict, load_config
 from util.errors import InputError
 
 
@@ -29,6 +29,15 @@ def cache_dir(tiny_dataset, tmp_path_factory) -> Path:
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
+
+
+def test_resumed_runs_from_before_the_equalizer_go_on_without_it(tmp_path):
+    saved = config_to_dict(tiny_config(tmp_path, tmp_path))
+    saved["data"]["equalize_db"] = 3.0
+    assert seld_trainer.resume_config(saved).data.equalize_db == 3.0
+    del saved["data"]["equalize_db"]
+    assert seld_trainer.resume_config(saved).data.equalize_db == 0.0  # not the new default (6)
+    assert config_from_dict(saved).data.equalize_db == 6.0
 
 
 @pytest.mark.parametrize("ema, mix, doa", [(0.0, 0.0, "regress"), (0.9, 1.0, "intensity")])
