@@ -12,9 +12,9 @@ import torch
 
 import seld
 import seld_trainer
+from feature.base import build_extractor
 from feature.cache import FeatureCache
 from feature.labels import merge_adpit
-from feature.base import build_extractor
 from seld_data_loader import (LEVEL_CHANNELS, RandomEqualizer, SELDWindows, TimeFrequencyMasking, WindowKey,
                               WindowSampler, crop_padded, epoch_windows, inference_windows)
 from seld_predictor import sliding_window_inference
