@@ -170,6 +170,10 @@ class LoadedModel:
     def frames_per_label(self) -> int:
         return self.spec.frames_per_label
 
+    @property
+    def feature_name(self) -> str:
+        return str(self.config.features.get("name", ""))
+
     def window_plan(self, inference: InferenceConfig | None = None) -> tuple[int, int, int]:
         """(window, hop, margin) in feature frames of the sliding-window inference."""
         return window_plan(inference or self.config.inference, self.window_frames, self.frames_per_label,
@@ -211,6 +215,25 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> Lo
     device = torch.device(device)
     model.to(device).eval()
     return LoadedModel(model, cfg, spec, mean, std, spec.window_frames, feat.hop_length / feat.sample_rate, device)
+
+
+def load_ensemble(checkpoints: Sequence[str | Path], device: str | torch.device = "cpu") -> list[LoadedModel]:
+    """Load one or several checkpoints to run as an ensemble (:func:`infer_ensemble`); InputError naming the
+    checkpoint when one was trained on other features, visual input or outputs than the first."""
+    members = [load_model(c, device) for c in checkpoints]
+    if not members:
+        raise InputError(None, "no checkpoint given")
+    first = members[0]
+    for path, m in zip(checkpoints[1:], members[1:]):
+        for what, mine, theirs in (("feature settings", m.config.features, first.config.features),
+                                   ("visual input", (m.spec.visual, tuple(m.spec.visual_shape)),
+                                    (first.spec.visual, tuple(first.spec.visual_shape))),
+                                   ("output shape", (m.spec.num_tracks, m.spec.output_elements, m.spec.num_classes),
+                                    (first.spec.num_tracks, first.spec.output_elements, first.spec.num_classes))):
+            if mine != theirs:
+                raise InputError(path, f"cannot join an ensemble with {checkpoints[0]}: its {what} differ "
+                                       f"({mine} vs {theirs})")
+    return members
 
 
 def window_plan(inference: InferenceConfig, train_window: int, frames_per_label: int, frame_shift_s: float,
@@ -292,17 +315,31 @@ def resolved_tta(tta: int, feature_name: str) -> int:
     return int(tta)
 
 
-def infer_recording(model: torch.nn.Module, features: np.ndarray, stats: tuple[np.ndarray, np.ndarray],
-                    visual: np.ndarray | None, visual_kind: str, plan: tuple[int, int, int], frames_per_label: int,
-                    device: torch.device, inference: InferenceConfig, feature_name: str,
-                    amp_dtype: torch.dtype | None = None) -> np.ndarray:
-    """Multi-ACCDOA output (T_label, 3, E, 13) of one recording from its raw (unnormalised) features (C, T, F).
+def combine_outputs(outputs: Sequence[np.ndarray]) -> np.ndarray:
+    """One Multi-ACCDOA output (T_label, 3, E, 13) from several of the same recording (test-time transforms mapped
+    back, ensemble members): per frame, track and class the direction of the mean xyz vector with the mean vector
+    length (activity); a 4th axis (distance) is averaged. Averaging the vectors alone would shorten them wherever
+    the outputs disagree on the direction, and drop detections below the threshold."""
+    if not outputs:
+        raise ValueError("no outputs to combine")
+    if len(outputs) == 1:
+        return np.asarray(outputs[0], dtype=np.float32)
+    stack = np.stack([np.asarray(o, dtype=np.float64) for o in outputs])
+    mean = stack.mean(axis=0)
+    length = np.linalg.norm(stack[:, :, :, :3], axis=3, keepdims=True).mean(axis=0)
+    mean[:, :, :3] *= length / np.maximum(np.linalg.norm(mean[:, :, :3], axis=2, keepdims=True), 1e-12)
+    return mean.astype(np.float32)
 
-    ``plan`` = (window, hop, margin) of :func:`sliding_window_inference`. With ``inference.tta`` = n > 1 (0: see
-    :func:`resolved_tta`) the scene is also run rotated / reflected by the FOA transforms 1..n-1 (features, visual
-    input) and each output's directions are mapped back; the result has, per track and class, the direction of
-    the mean vector and the mean vector length (activity) of the n outputs (``logmel_iv`` features only).
-    """
+
+def transformed_outputs(model: torch.nn.Module, features: np.ndarray, stats: tuple[np.ndarray, np.ndarray],
+                        visual: np.ndarray | None, visual_kind: str, plan: tuple[int, int, int], frames_per_label: int,
+                        device: torch.device, inference: InferenceConfig, feature_name: str,
+                        amp_dtype: torch.dtype | None = None) -> list[np.ndarray]:
+    """The outputs (T_label, 3, E, 13) of one recording from its raw (unnormalised) features (C, T, F), one per
+    test-time transform (``inference.tta`` = n; 0: see :func:`resolved_tta`): the scene as it is, then rotated /
+    reflected by the FOA transforms 1..n-1 (features and visual input), each output's directions mapped back to
+    the original scene (``logmel_iv`` features only). ``plan`` = (window, hop, margin) of
+    :func:`sliding_window_inference`."""
     from feature.cache import normalize_features
     from seld_data_loader import AUGMENTABLE_FEATURES, FoaRotations
 
@@ -314,23 +351,40 @@ def infer_recording(model: torch.nn.Module, features: np.ndarray, stats: tuple[n
                                f"features, not {feature_name}")
     window, hop, margin = plan
     rotations = FoaRotations()
-    total = lengths = None
+    outputs = []
     for t in range(n):
         feats = normalize_features(rotations.features(features, t) if t else features, *stats)
         vis = rotations.visual(visual, t, visual_kind) if t and visual is not None else visual
         out = sliding_window_inference(model, feats, vis, window, hop, margin, frames_per_label, device,
-                                       inference.batch_size, amp_dtype).astype(np.float64)
+                                       inference.batch_size, amp_dtype)
         if t:  # directions of the transformed scene -> the original scene (the matrices are orthogonal)
             out[:, :, :3] = np.einsum("ba,tkbc->tkac", rotations.matrix(t), out[:, :, :3])
-        if n == 1:
-            return out.astype(np.float32)
-        norm = np.linalg.norm(out[:, :, :3], axis=2, keepdims=True)
-        total, lengths = (out, norm) if total is None else (total + out, lengths + norm)
-    # the mean direction with the mean activity (vector length): averaging the vectors alone would shorten
-    # them wherever the transformed runs disagree on the direction, and drop detections below the threshold
-    mean_dir = total[:, :, :3] / np.maximum(np.linalg.norm(total[:, :, :3], axis=2, keepdims=True), 1e-12)
-    total[:, :, :3] = mean_dir * lengths
-    return (total / n).astype(np.float32)
+        outputs.append(out)
+    return outputs
+
+
+def infer_recording(model: torch.nn.Module, features: np.ndarray, stats: tuple[np.ndarray, np.ndarray],
+                    visual: np.ndarray | None, visual_kind: str, plan: tuple[int, int, int], frames_per_label: int,
+                    device: torch.device, inference: InferenceConfig, feature_name: str,
+                    amp_dtype: torch.dtype | None = None) -> np.ndarray:
+    """Multi-ACCDOA output (T_label, 3, E, 13) of one recording: :func:`transformed_outputs` combined by
+    :func:`combine_outputs` (with ``inference.tta`` > 1, the mean direction with the mean activity of the
+    transformed runs)."""
+    return combine_outputs(transformed_outputs(model, features, stats, visual, visual_kind, plan, frames_per_label,
+                                               device, inference, feature_name, amp_dtype))
+
+
+def infer_ensemble(members: Sequence[LoadedModel], features: np.ndarray, visual: np.ndarray | None,
+                   inference: InferenceConfig) -> np.ndarray:
+    """Multi-ACCDOA output of one recording from one or several trained models (an ensemble, e.g. training seeds):
+    every member's outputs over the test-time transforms, each with its own feature statistics and windows, combined
+    by :func:`combine_outputs`. ``inference.window_s`` = 0 uses each member's training window."""
+    outputs = []
+    for m in members:
+        outputs += transformed_outputs(m.model, features, (m.mean, m.std), visual, m.spec.visual,
+                                       m.window_plan(inference), m.frames_per_label, m.device, inference,
+                                       m.feature_name)
+    return combine_outputs(outputs)
 
 
 def plot_doa_trajectory(pred: Sequence[Event], ref: Sequence[Event] | None = None, title: str = "",
@@ -368,38 +422,36 @@ def plot_doa_trajectory(pred: Sequence[Event], ref: Sequence[Event] | None = Non
     return fig
 
 
-def predict_recordings(loaded: LoadedModel, wavs: dict[str, Path], out_dir: str | Path,
+def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[str, Path], out_dir: str | Path,
                        visual_inputs: dict[str, np.ndarray] | None = None, inference: InferenceConfig | None = None,
                        progress: bool = True) -> dict[str, list[Event]]:
-    """Run a loaded model on wav files (name -> path): writes ``<name>.npy``, ``<name>.csv`` and
-    ``<name>_doa.png`` into ``out_dir``; returns the events per name."""
+    """Run a loaded model (or an ensemble: :func:`load_ensemble`) on wav files (name -> path): writes
+    ``<name>.npy``, ``<name>.csv`` and ``<name>_doa.png`` into ``out_dir``; returns the events per name."""
+    import matplotlib.pyplot as plt
     from tqdm import tqdm
 
     from feature.base import FeatureConfig, build_extractor
     from feature.extract import extract_file
 
-    inference = inference or loaded.config.inference
-    extractor = build_extractor(FeatureConfig.from_dict(loaded.config.features))
-    window, hop, margin = loaded.window_plan(inference)
+    members = [loaded] if isinstance(loaded, LoadedModel) else list(loaded)
+    first = members[0]
+    inference = inference or first.config.inference
+    extractor = build_extractor(FeatureConfig.from_dict(first.config.features))
     out_dir = Path(out_dir)
     results = {}
     for name, wav in tqdm(sorted(wavs.items()), desc="predict", unit="file", disable=not progress):
         feats = extract_file(wav, extractor)
-        t_label = feats.shape[1] // loaded.frames_per_label
+        t_label = feats.shape[1] // first.frames_per_label
         visual = None
-        if loaded.spec.visual != "none":
-            shape = (t_label, *loaded.spec.visual_shape)
+        if first.spec.visual != "none":
+            shape = (t_label, *first.spec.visual_shape)
             v = (visual_inputs or {}).get(name)
-            visual = np.zeros(shape, np.float32 if loaded.spec.visual == "vectors" else np.uint8) if v is None \
+            visual = np.zeros(shape, np.float32 if first.spec.visual == "vectors" else np.uint8) if v is None \
                 else crop_padded(np.asarray(v), 0, t_label)
-        output = infer_recording(loaded.model, feats, (loaded.mean, loaded.std), visual, loaded.spec.visual,
-                                 (window, hop, margin), loaded.frames_per_label, loaded.device, inference,
-                                 str(loaded.config.features.get("name", "")))
+        output = infer_ensemble(members, feats, visual, inference)
         events = decode_multi_accdoa(output, inference.threshold, inference.merge_deg)
         save_output_npy(out_dir / f"{name}.npy", output)
         write_events_csv(out_dir / f"{name}.csv", events)
-        import matplotlib.pyplot as plt
-
         plt.close(plot_doa_trajectory(events, None, name, out_dir / f"{name}_doa.png", t_label))
         results[name] = events
     return results
@@ -408,7 +460,8 @@ def predict_recordings(loaded: LoadedModel, wavs: dict[str, Path], out_dir: str 
 # ------------------------------------------------------------------------------------------ seld.py predict
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``seld.py predict``."""
-    parser.add_argument("--checkpoint", required=True, type=Path, help="training checkpoint (best.pt / last.pt)")
+    parser.add_argument("--checkpoint", required=True, type=Path, nargs="+",
+                        help="training checkpoint (best.pt / last.pt); several: run them as an ensemble")
     parser.add_argument("--input", required=True, type=Path, help="a wav file or a folder of wav files (recursive)")
     parser.add_argument("--out", required=True, type=Path, help="output folder for .npy, .csv and _doa.png files")
     parser.add_argument("--detections", type=Path, default=None,
@@ -471,7 +524,8 @@ def run_predict(args: argparse.Namespace) -> int:
     """Predict DCASE CSVs (+ raw .npy and a DOA-trajectory PNG) for unlabelled wav recordings."""
     from seld_trainer import resolve_device
 
-    loaded = load_model(args.checkpoint, resolve_device(args.device))
+    members = load_ensemble(args.checkpoint, resolve_device(args.device))
+    loaded = next((m for m in members if not m.config.model.audio_only), members[0])  # the one that needs visuals
     if args.input.is_file():
         wavs = {args.input.stem: args.input}
     else:
@@ -486,7 +540,7 @@ def run_predict(args: argparse.Namespace) -> int:
         **{k: v for k, v in (("threshold", args.threshold), ("window_s", args.window), ("hop_s", args.hop),
                                  ("tta", args.tta))
            if v is not None})
-    predict_recordings(loaded, wavs, args.out, _visual_inputs(loaded, wavs, args), inference,
+    predict_recordings(members, wavs, args.out, _visual_inputs(loaded, wavs, args), inference,
                        progress=not args.no_progress)
     print(f"wrote {len(wavs)} prediction CSV(s), .npy outputs and DOA plots to {args.out}")
     return 0

@@ -501,9 +501,11 @@ class Trainer:
             t0 = time.time()
             model = self.ema.model if self.ema is not None else unwrap(self.model)
             inference = dataclasses.replace(self.cfg.inference, tta=1)  # fast; evaluate / predict may average
-            result = seld_validator.validate(
-                model, self.cache, self.val_recs, self.visual, inference, self.window_frames, self.device,
-                self.run_dir / "val", amp_dtype=self.amp_dtype if self.use_amp else None)
+            infer = seld_validator.model_inference(model, self.cache, inference, self.window_frames, self.device,
+                                                   visual_kind=getattr(self.visual, "kind", "none"),
+                                                   amp_dtype=self.amp_dtype if self.use_amp else None)
+            result = seld_validator.validate(infer, self.cache, self.val_recs, self.visual, inference,
+                                             self.run_dir / "val")
             scores = {k: result[k] for k in ("ER", "F", "LE", "LR", "SELD")}
             for k, v in scores.items():
                 self.writer.add_scalar(f"val/{k}", v, self.iteration)

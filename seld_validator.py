@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,8 @@ from feature.cache import FeatureCache
 from metrics.dcase_csv import read_reference_csv
 from metrics.scoring import format_table, score_events, write_result_json
 from seld_data_loader import crop_padded
-from seld_predictor import (TTA_SIZES, decode_multi_accdoa, infer_recording, load_model, plot_doa_trajectory,
-                            save_output_npy, window_plan, write_events_csv)
+from seld_predictor import (TTA_SIZES, decode_multi_accdoa, infer_ensemble, infer_recording, load_ensemble,
+                            plot_doa_trajectory, save_output_npy, window_plan, write_events_csv)
 from util.config import InferenceConfig
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording
@@ -33,20 +33,35 @@ def format_result(result: dict[str, Any]) -> str:
     return format_table(result)
 
 
-def validate(model: torch.nn.Module, cache: FeatureCache, recordings: Sequence[Recording], visual_source,
-             inference: InferenceConfig, train_window: int, device: torch.device, out_dir: str | Path,
-             stats: tuple[np.ndarray, np.ndarray] | None = None, amp_dtype: torch.dtype | None = None,
-             metric: str = "dcase2023", progress: bool = False, figure: bool = True) -> dict[str, Any]:
-    """Infer every recording, write npy + CSV outputs, score them against the dataset's metadata CSVs.
+#: Inference of one recording: raw (unnormalised) features (C, T, F) and visual input (or None) -> Multi-ACCDOA
+#: output (T_label, 3, E, 13).
+Inference = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 
-    ``stats`` are the training feature statistics (default: the cache's). Returns the metrics.scoring result
-    (plus ``figure``: the matplotlib figure of the first recording's DOA trajectory, when ``figure``).
+
+def model_inference(model: torch.nn.Module, cache: FeatureCache, inference: InferenceConfig, train_window: int,
+                    device: torch.device, stats: tuple[np.ndarray, np.ndarray] | None = None,
+                    visual_kind: str = "none", amp_dtype: torch.dtype | None = None) -> Inference:
+    """:data:`Inference` of a network being trained on ``cache``'s features (``stats``: the training feature
+    statistics, default the cache's)."""
+    fpl = cache.frames_per_label
+    plan = window_plan(inference, train_window, fpl, float(cache.meta["frame_shift_s"]), int(model.output_hop))
+    mean_std = stats if stats is not None else cache.stats
+    name = cache.feature_config.name
+    return lambda feats, visual: infer_recording(model, feats, mean_std, visual, visual_kind, plan, fpl, device,
+                                                 inference, name, amp_dtype)
+
+
+def validate(infer: Inference, cache: FeatureCache, recordings: Sequence[Recording], visual_source,
+             inference: InferenceConfig, out_dir: str | Path, metric: str = "dcase2023", progress: bool = False,
+             figure: bool = True) -> dict[str, Any]:
+    """Infer every recording with ``infer`` (:func:`model_inference` or an ensemble), write npy + CSV outputs
+    (decoded with ``inference``'s threshold and merge angle), score them against the dataset's metadata CSVs.
+
+    Returns the metrics.scoring result (plus ``figure``: the matplotlib figure of the first recording's DOA
+    trajectory, when ``figure``).
     """
     out_dir = Path(out_dir)
     fpl = cache.frames_per_label
-    mean, std = stats if stats is not None else cache.stats
-    window, hop, margin = window_plan(inference, train_window, fpl, float(cache.meta["frame_shift_s"]),
-                                      int(model.output_hop))
     layout = DatasetLayout(cache.meta["data_dir"])
     refs, preds, first = {}, {}, None
     for rec in tqdm(recordings, desc="validate", unit="file", disable=not progress):
@@ -55,8 +70,7 @@ def validate(model: torch.nn.Module, cache: FeatureCache, recordings: Sequence[R
         visual = None
         if visual_source is not None:
             visual = crop_padded(np.asarray(visual_source(rec)), 0, t_label)
-        output = infer_recording(model, feats, (mean, std), visual, getattr(visual_source, "kind", "none"),
-                                 (window, hop, margin), fpl, device, inference, cache.feature_config.name, amp_dtype)
+        output = infer(feats, visual)
         events = decode_multi_accdoa(output, inference.threshold, inference.merge_deg)
         save_output_npy(out_dir / "output" / rec.split_dir / f"{rec.name}.npy", output)
         write_events_csv(out_dir / "pred" / rec.split_dir / f"{rec.name}.csv", events)
@@ -78,7 +92,8 @@ def validate(model: torch.nn.Module, cache: FeatureCache, recordings: Sequence[R
 # ----------------------------------------------------------------------------------------- seld.py evaluate
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``seld.py evaluate``."""
-    parser.add_argument("--checkpoint", required=True, type=Path, help="training checkpoint (best.pt / last.pt)")
+    parser.add_argument("--checkpoint", required=True, type=Path, nargs="+",
+                        help="training checkpoint (best.pt / last.pt); several: evaluate them as an ensemble")
     parser.add_argument("--data-dir", required=True, type=Path, help="dataset root (STARSS23 layout, with metadata)")
     parser.add_argument("--split", default="test", choices=("train", "test"), help="split to evaluate (default test)")
     parser.add_argument("--out", required=True, type=Path, help="output folder (npy, CSVs, metrics.json, PNG)")
@@ -104,7 +119,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from seld_data_loader import build_visual_source
     from seld_trainer import resolve_device
 
-    loaded = load_model(args.checkpoint, resolve_device(args.device))
+    members = load_ensemble(args.checkpoint, resolve_device(args.device))
+    loaded = next((m for m in members if not m.config.model.audio_only), members[0])  # the one that needs visuals
     cfg = loaded.config
     cache_dir = args.cache_dir or args.data_dir / "cache"
     cache = build_feature_cache(args.data_dir, cfg.data.audio_format, FeatureConfig.from_dict(cfg.features),
@@ -118,8 +134,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     overrides = {"threshold": args.threshold, "window_s": args.window, "hop_s": args.hop,
                  "keep_margin_s": args.keep_margin, "tta": args.tta}
     inference = dataclasses.replace(cfg.inference, **{k: v for k, v in overrides.items() if v is not None})
-    result = validate(loaded.model, cache, recs, visual, inference, loaded.window_frames, loaded.device, args.out,
-                      stats=(loaded.mean, loaded.std), metric=args.metric, progress=True)
+    result = validate(lambda feats, vis: infer_ensemble(members, feats, vis, inference), cache, recs, visual,
+                      inference, args.out, metric=args.metric, progress=True)
     fig = result.pop("figure", None)
     if fig is not None:
         plt.close(fig)

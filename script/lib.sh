@@ -15,6 +15,8 @@
 #   TRAIN_ARGS    extra arguments for `seld.py train` (e.g. "--set model.params={gru_hidden: 128}") [empty]
 #   DETECTOR, DETECTOR_WEIGHTS   person detector for STARSS23 videos without detections_dev [torchvision]
 #   TORCHRUN_NPROC  >1: train with torchrun on that many processes (DDP) [1]
+#   ENSEMBLE      >1: train that many models at once (seeds SEED, SEED+1, ...; runs *_${NAME}_m<k>) and evaluate
+#                 them as an ensemble (seld.py evaluate with several checkpoints) [1]
 set -euo pipefail
 
 SELD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -147,20 +149,53 @@ stage_train() {  # FORMAT FEATURE MODEL VISUAL
   export RUN_DIR
 }
 
-# stage 6: evaluation of the best checkpoint on dev-test; prints the metrics table (cached by checkpoint time)
-stage_evaluate() {  # [RUN_DIR or checkpoint]
-  local target=${1:-$RUN_DIR} ckpt out
-  if [[ -f "$target" ]]; then ckpt=$target; out="$(dirname "$(dirname "$target")")/eval"
-  else ckpt="$target/checkpoints/best.pt"; out="$target/eval"; fi
+# stage 5 with ENSEMBLE=K > 1: K members trained at the same time (seeds SEED .. SEED+K-1, one CPU thread each on
+# a CPU machine), each cached / resumed like a single run; sets RUN_DIRS (and RUN_DIR = the first member).
+stage_train_ensemble() {  # FORMAT FEATURE MODEL VISUAL
+  local k base_name=$NAME base_seed=${SEED:-1234} dirs pids=() failed=0
+  RUN_ROOT=${RUN_ROOT:-runs}
+  dirs=$(mktemp -d)
+  for ((k = 0; k < ENSEMBLE; k++)); do
+    (
+      NAME="${base_name}_m$k" SEED=$((base_seed + k))
+      if [[ $k -gt 0 ]]; then exec >/dev/null; fi  # one progress bar in the terminal; every member has its stdout.log
+      stage_train "$@"
+      echo "$RUN_DIR" > "$dirs/$k"
+    ) &
+    pids+=($!)
+  done
+  for k in "${!pids[@]}"; do wait "${pids[$k]}" || failed=1; done
+  [[ $failed -eq 0 ]] || { echo "error: an ensemble member failed to train (see its stdout.log)" >&2; exit 1; }
+  RUN_DIRS=()
+  for ((k = 0; k < ENSEMBLE; k++)); do RUN_DIRS+=("$(cat "$dirs/$k")"); done
+  rm -rf "$dirs"
+  RUN_DIR=${RUN_DIRS[0]}
+  export RUN_DIR
+}
+
+# stage 6: evaluation of the best checkpoint on dev-test; prints the metrics table (cached by checkpoint time).
+# Several run folders or checkpoints: evaluated as one ensemble, into <first run>/eval_ensemble<N>.
+stage_evaluate() {  # [RUN_DIR or checkpoint ...]
+  local targets=("$@") target out ckpts=() stale=0
+  [[ ${#targets[@]} -gt 0 ]] || targets=("$RUN_DIR")
+  for target in "${targets[@]}"; do
+    if [[ -f "$target" ]]; then ckpts+=("$target"); else ckpts+=("$target/checkpoints/best.pt"); fi
+  done
+  target=${targets[0]}
+  if [[ -f "$target" ]]; then out="$(dirname "$(dirname "$target")")/eval"; else out="$target/eval"; fi
+  [[ ${#ckpts[@]} -eq 1 ]] || out="${out}_ensemble${#ckpts[@]}"
   out="$out${TTA:+_tta$TTA}"
-  [[ -f "$ckpt" ]] || { echo "error: no checkpoint $ckpt" >&2; exit 2; }
-  if [[ -f "$out/metrics.json" && "$out/metrics.json" -nt "$ckpt" ]]; then
+  for target in "${ckpts[@]}"; do
+    [[ -f "$target" ]] || { echo "error: no checkpoint $target" >&2; exit 2; }
+    [[ -f "$out/metrics.json" && "$out/metrics.json" -nt "$target" ]] || stale=1
+  done
+  if [[ $stale -eq 0 ]]; then
     log "evaluate: $out/metrics.json is up to date"
     "$PY" -c 'import json, sys; from metrics.scoring import format_table; print(format_table(json.load(open(sys.argv[1]))))' \
       "$out/metrics.json"
   else
-    log "evaluate: $ckpt on $DATA_DIR (dev-test) -> $out"
-    "$PY" seld.py evaluate --checkpoint "$ckpt" --data-dir "$DATA_DIR" --cache-dir "$CACHE_DIR" --split test \
+    log "evaluate: ${ckpts[*]} on $DATA_DIR (dev-test) -> $out"
+    "$PY" seld.py evaluate --checkpoint "${ckpts[@]}" --data-dir "$DATA_DIR" --cache-dir "$CACHE_DIR" --split test \
       --out "$out" ${DEVICE:+--device "$DEVICE"} ${THRESHOLD:+--threshold "$THRESHOLD"} ${TTA:+--tta "$TTA"} | tee "$out.log"
   fi
 }
@@ -173,7 +208,13 @@ run_recipe() {  # FORMAT FEATURE MODEL VISUAL
   if [[ "$format" == binaural ]]; then stage_binaural; fi
   stage_features "$format" "$feature"
   stage_visual "$visual"
-  stage_train "$format" "$feature" "$model" "$visual"
-  stage_evaluate "$RUN_DIR"
-  log "done: run folder $RUN_DIR (tensorboard --logdir $RUN_DIR/tb)"
+  if [[ "${ENSEMBLE:-1}" -gt 1 ]]; then
+    stage_train_ensemble "$format" "$feature" "$model" "$visual"
+    stage_evaluate "${RUN_DIRS[@]}"
+    log "done: run folders ${RUN_DIRS[*]} (tensorboard --logdir $RUN_ROOT)"
+  else
+    stage_train "$format" "$feature" "$model" "$visual"
+    stage_evaluate "$RUN_DIR"
+    log "done: run folder $RUN_DIR (tensorboard --logdir $RUN_DIR/tb)"
+  fi
 }

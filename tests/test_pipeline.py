@@ -17,7 +17,8 @@ from feature.cache import FeatureCache
 from feature.labels import merge_adpit
 from seld_data_loader import (LEVEL_CHANNELS, RandomEqualizer, SELDWindows, TimeFrequencyMasking, WindowKey,
                               WindowSampler, crop_padded, epoch_windows, inference_windows)
-from seld_predictor import sliding_window_inference
+from seld_predictor import combine_outputs, sliding_window_inference
+from util.checkpoint import load_checkpoint, save_checkpoint
 from util.config import RunConfig, apply_overrides, load_config, save_config
 from util.conventions import NUM_CLASSES, NUM_TRACKS
 
@@ -275,6 +276,38 @@ def test_predict_on_real_foa_clip(trained, shared_data, tmp_path):
                       "--input", str(clip), "--out", str(tmp_path / "tta"), "--device", "cpu", "--no-progress"]) == 0
     averaged = np.load(tmp_path / "tta" / f"{clip.stem}.npy")
     assert averaged.shape == plain.shape and not np.allclose(averaged, plain)
+
+
+def test_ensemble_of_checkpoints(trained, tmp_path, capsys):
+    """evaluate / predict with several checkpoints: every member's output combined by combine_outputs; a member
+    trained on other features is refused with one line naming it."""
+    data_dir, work, result = trained
+    last = Path(result["run_dir"]) / "checkpoints" / "last.pt"
+    ckpt = load_checkpoint(last)
+    ckpt["model"] = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v
+                     for k, v in ckpt["model"].items()}
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, ckpt)
+    common = ["--data-dir", str(data_dir), "--split", "test", "--cache-dir", str(work / "cache"), "--device", "cpu",
+              "--tta", "1"]
+    for name, ckpts in (("a", [last]), ("b", [other]), ("ab", [last, other])):
+        assert seld.main(["evaluate", "--checkpoint", *map(str, ckpts), "--out", str(tmp_path / name), *common]) == 0
+    npy = sorted((tmp_path / "ab" / "output").rglob("*.npy"))[0].relative_to(tmp_path / "ab")
+    a, b, ab = (np.load(tmp_path / name / npy) for name in ("a", "b", "ab"))
+    assert not np.allclose(a, b, atol=1e-3)
+    np.testing.assert_allclose(ab, combine_outputs([a, b]), atol=1e-5)
+    wav_dir = sorted((data_dir / "foa_dev").glob("dev-test-*"))[0]
+    assert seld.main(["predict", "--checkpoint", str(last), str(other), "--input", str(wav_dir), "--out",
+                      str(tmp_path / "p"), "--device", "cpu", "--no-progress", "--tta", "1",
+                      "--detections", str(data_dir / "detections_dev")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "p" / npy.name), ab, atol=1e-4)
+    ckpt["config"]["features"]["n_mels"] = 32
+    save_checkpoint(tmp_path / "mel32.pt", ckpt)
+    capsys.readouterr()
+    assert seld.main(["evaluate", "--checkpoint", str(last), str(tmp_path / "mel32.pt"), "--out",
+                      str(tmp_path / "bad"), *common]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "mel32.pt" in err and "feature settings differ" in err and len(err.splitlines()) == 1
 
 
 def test_bad_checkpoint_is_a_clear_error(tmp_path, capsys):

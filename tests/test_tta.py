@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from seld_predictor import infer_recording, resolved_tta
+from seld_predictor import combine_outputs, infer_recording, resolved_tta
 from util.config import InferenceConfig
 from util.conventions import NUM_CLASSES, NUM_TRACKS
 from util.errors import InputError
@@ -101,3 +101,18 @@ def test_tta_auto_is_16_for_logmel_iv_and_off_otherwise():
     np.testing.assert_array_equal(run(TiltedNet(), 0, feats, stats, feature="logmel_gcc"),
                                   run(TiltedNet(), 1, feats, stats))
     assert not np.allclose(run(TiltedNet(), 0, feats, stats), run(TiltedNet(), 1, feats, stats))
+
+
+def test_combine_outputs_known_answer():
+    """Mean direction with the mean length; the distance axis is averaged; one output comes back unchanged."""
+    a = np.zeros((2, NUM_TRACKS, 4, NUM_CLASSES))
+    b = np.zeros_like(a)
+    a[:, 0, :, 5] = [0.8, 0.0, 0.0, 2.0]
+    b[:, 0, :, 5] = [0.0, 0.6, 0.0, 4.0]
+    out = combine_outputs([a, b])
+    # mean vector (0.4, 0.3, 0) has length 0.5; the mean length is 0.7 -> (0.56, 0.42, 0); distance (2 + 4) / 2
+    np.testing.assert_allclose(out[:, 0, :, 5], [[0.56, 0.42, 0.0, 3.0]] * 2, rtol=1e-6)
+    assert not out[:, 1:].any() and not np.delete(out, 5, axis=3).any()
+    np.testing.assert_array_equal(combine_outputs([a]), a.astype(np.float32))
+    with pytest.raises(ValueError):
+        combine_outputs([])
