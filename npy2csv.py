@@ -2,6 +2,10 @@
 """Convert a folder of Multi-ACCDOA outputs (.npy, (T, 3, 3|4, 13) at 10 frames/s) to DCASE prediction CSVs.
 
     python npy2csv.py --in OUTPUTS --out CSVS [--threshold 0.5 | --thresholds t0,...,t12] [--merge-angle 15]
+                      [--smooth 1]
+
+``--smooth 5`` decodes like ``seld.py evaluate`` / ``predict`` with their default ``inference.smooth_frames``; the
+default 1 is the DCASE baselines' rule (no smoothing).
 
 The folder structure below --in is kept; each ``X.npy`` becomes ``X.csv`` (5-column polar
 ``frame,class,track,azimuth,elevation``, or 6 with distance in metres), written atomically.
@@ -14,8 +18,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from seld_predictor import (DEFAULT_MERGE_ANGLE_DEG, DEFAULT_THRESHOLD, decode_multi_accdoa, load_output_npy,
-                            write_events_csv)
+from seld_predictor import (DEFAULT_MERGE_ANGLE_DEG, DEFAULT_THRESHOLD, check_smooth_frames, decode_multi_accdoa,
+                            load_output_npy, write_events_csv)
 from util.cli import run_main
 from util.conventions import NUM_CLASSES
 from util.errors import InputError
@@ -43,11 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"{NUM_CLASSES} comma-separated per-class thresholds")
     parser.add_argument("--merge-angle", type=float, default=DEFAULT_MERGE_ANGLE_DEG,
                         help=f"merge same-class tracks closer than this, degrees (default {DEFAULT_MERGE_ANGLE_DEG:g})")
+    parser.add_argument("--smooth", type=int, default=1,
+                        help="moving average over this many label frames before decoding (odd; default 1 = none)")
     return parser
 
 
 def convert_folder(in_dir: Path, out_dir: Path, threshold: float | list[float] = DEFAULT_THRESHOLD,
-                   merge_angle_deg: float = DEFAULT_MERGE_ANGLE_DEG) -> list[Path]:
+                   merge_angle_deg: float = DEFAULT_MERGE_ANGLE_DEG, smooth_frames: int = 1) -> list[Path]:
     """Decode every .npy under ``in_dir`` into a CSV at the same relative path under ``out_dir``; returns the
     written CSV paths."""
     if not in_dir.is_dir():
@@ -57,7 +63,7 @@ def convert_folder(in_dir: Path, out_dir: Path, threshold: float | list[float] =
         raise InputError(in_dir, "no .npy files found")
     written = []
     for path in tqdm(files, desc="npy2csv", unit="file"):
-        events = decode_multi_accdoa(load_output_npy(path), threshold, merge_angle_deg)
+        events = decode_multi_accdoa(load_output_npy(path), threshold, merge_angle_deg, smooth_frames=smooth_frames)
         target = out_dir / path.relative_to(in_dir).with_suffix(".csv")
         write_events_csv(target, events)
         written.append(target)
@@ -71,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _convert(args: argparse.Namespace, threshold: float | list[float]) -> int:
-    written = convert_folder(args.in_dir, args.out_dir, threshold, args.merge_angle)
+    check_smooth_frames(args.smooth, "--smooth")
+    written = convert_folder(args.in_dir, args.out_dir, threshold, args.merge_angle, args.smooth)
     print(f"{len(written)} CSV files written to {args.out_dir}")
     return 0
 

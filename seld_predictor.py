@@ -13,6 +13,8 @@ Decoding (the DCASE2023 / AV-baseline rule): in each frame and class, a track is
 greater than the class threshold (default 0.5; the AV baseline used 0.3). Active tracks of the same class whose
 directions are closer than the merge angle (default 15 deg) are merged - connected pairs form one group - into a
 single event whose vector (and distance) is the mean of the group's; its track number is the group's lowest track.
+With ``smooth_frames`` = k > 1 the output is first averaged over k label frames centred on each frame
+(:func:`smooth_output`; the project's inference default is 5, the baselines' rule is 1 = none).
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ DEFAULT_THRESHOLD: float = 0.5
 AV_BASELINE_THRESHOLD: float = 0.3
 #: Same-class tracks closer than this (degrees) are merged into one event.
 DEFAULT_MERGE_ANGLE_DEG: float = 15.0
+#: Label frames of the moving average applied to outputs before decoding by evaluate / predict (config
+#: ``inference.smooth_frames``); 1 = none, the DCASE baselines' rule and npy2csv.py's default.
+DEFAULT_SMOOTH_FRAMES: int = 5
 #: Values per track: xyz (ACCDOA) or xyz + distance (ACCDDOA).
 AXES_DOA: int = 3
 AXES_DOA_DIST: int = 4
@@ -60,6 +65,29 @@ def as_multi_accdoa(output: np.ndarray, n_tracks: int = NUM_TRACKS, n_classes: i
                      f"{n_tracks * AXES_DOA * n_classes} or {n_tracks * AXES_DOA_DIST * n_classes}), got {out.shape}")
 
 
+def smooth_output(output: np.ndarray, frames: int) -> np.ndarray:
+    """Moving average of a Multi-ACCDOA output (T, 3, A, C) over ``frames`` (odd) label frames centred on each
+    frame, the first and last frame repeated at the ends: a detection must hold for a few frames, and a one-frame
+    flicker of activity or direction is evened out. ``frames`` = 1 returns the output unchanged."""
+    if frames < 1 or frames % 2 == 0:
+        raise ValueError(f"smoothing needs an odd number of frames >= 1, got {frames}")
+    out = np.asarray(output)
+    if frames == 1 or len(out) == 0:
+        return out
+    half = frames // 2
+    padded = np.concatenate([np.repeat(out[:1], half, axis=0), out, np.repeat(out[-1:], half, axis=0)]).astype(
+        np.float64)
+    sums = np.cumsum(np.concatenate([np.zeros_like(padded[:1]), padded]), axis=0)
+    return ((sums[frames:] - sums[:-frames]) / frames).astype(out.dtype)
+
+
+def check_smooth_frames(frames: int, what: str = "inference.smooth_frames") -> int:
+    """``frames`` when it is a valid smoothing length (odd, >= 1), else InputError naming the setting."""
+    if int(frames) != frames or frames < 1 or frames % 2 == 0:
+        raise InputError(None, f"{what} must be an odd number of label frames >= 1, got {frames}")
+    return int(frames)
+
+
 def _merge_groups(vectors: np.ndarray, merge_angle_deg: float) -> list[list[int]]:
     """Groups (connected components) of the rows of ``vectors`` (k, 3) joined by angles < merge_angle_deg."""
     k = len(vectors)
@@ -83,10 +111,12 @@ def _merge_groups(vectors: np.ndarray, merge_angle_deg: float) -> list[list[int]
 
 
 def decode_multi_accdoa(output: np.ndarray, threshold: float | Sequence[float] = DEFAULT_THRESHOLD,
-                        merge_angle_deg: float = DEFAULT_MERGE_ANGLE_DEG, frame_offset: int = 0) -> list[Event]:
+                        merge_angle_deg: float = DEFAULT_MERGE_ANGLE_DEG, frame_offset: int = 0,
+                        smooth_frames: int = 1) -> list[Event]:
     """Events (sorted by frame, class, track) of a Multi-ACCDOA output (T, 3, 3|4, 13); frame = row + offset.
-    Distances (metres) come from the 4th axis when present, else ``None``."""
-    out = as_multi_accdoa(output).astype(np.float64, copy=False)
+    Distances (metres) come from the 4th axis when present, else ``None``. ``smooth_frames``: see
+    :func:`smooth_output` (default none)."""
+    out = smooth_output(as_multi_accdoa(output).astype(np.float64, copy=False), smooth_frames)
     thr = class_thresholds(threshold, out.shape[3])
     xyz = out[:, :, :AXES_DOA, :]                         # (T, K, 3, C)
     activity = np.linalg.norm(xyz, axis=2)                 # (T, K, C)
@@ -436,6 +466,7 @@ def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[s
     members = [loaded] if isinstance(loaded, LoadedModel) else list(loaded)
     first = members[0]
     inference = inference or first.config.inference
+    check_smooth_frames(inference.smooth_frames)
     extractor = build_extractor(FeatureConfig.from_dict(first.config.features))
     out_dir = Path(out_dir)
     results = {}
@@ -449,7 +480,8 @@ def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[s
             visual = np.zeros(shape, np.float32 if first.spec.visual == "vectors" else np.uint8) if v is None \
                 else crop_padded(np.asarray(v), 0, t_label)
         output = infer_ensemble(members, feats, visual, inference)
-        events = decode_multi_accdoa(output, inference.threshold, inference.merge_deg)
+        events = decode_multi_accdoa(output, inference.threshold, inference.merge_deg,
+                                     smooth_frames=inference.smooth_frames)
         save_output_npy(out_dir / f"{name}.npy", output)
         write_events_csv(out_dir / f"{name}.csv", events)
         plt.close(plot_doa_trajectory(events, None, name, out_dir / f"{name}_doa.png", t_label))

@@ -21,7 +21,7 @@ from feature.cache import FeatureCache
 from metrics.dcase_csv import read_reference_csv
 from metrics.scoring import format_table, score_events, write_result_json
 from seld_data_loader import crop_padded
-from seld_predictor import (TTA_SIZES, decode_multi_accdoa, infer_ensemble, infer_recording, load_ensemble,
+from seld_predictor import (TTA_SIZES, check_smooth_frames, decode_multi_accdoa, infer_ensemble, infer_recording, load_ensemble,
                             plot_doa_trajectory, save_output_npy, window_plan, write_events_csv)
 from util.config import InferenceConfig
 from util.errors import InputError
@@ -55,11 +55,12 @@ def validate(infer: Inference, cache: FeatureCache, recordings: Sequence[Recordi
              inference: InferenceConfig, out_dir: str | Path, metric: str = "dcase2023", progress: bool = False,
              figure: bool = True) -> dict[str, Any]:
     """Infer every recording with ``infer`` (:func:`model_inference` or an ensemble), write npy + CSV outputs
-    (decoded with ``inference``'s threshold and merge angle), score them against the dataset's metadata CSVs.
+    (decoded with ``inference``'s threshold, merge angle and smoothing; the npy files hold the raw output), score them against the dataset's metadata CSVs.
 
     Returns the metrics.scoring result (plus ``figure``: the matplotlib figure of the first recording's DOA
     trajectory, when ``figure``).
     """
+    check_smooth_frames(inference.smooth_frames)
     out_dir = Path(out_dir)
     fpl = cache.frames_per_label
     layout = DatasetLayout(cache.meta["data_dir"])
@@ -71,7 +72,8 @@ def validate(infer: Inference, cache: FeatureCache, recordings: Sequence[Recordi
         if visual_source is not None:
             visual = crop_padded(np.asarray(visual_source(rec)), 0, t_label)
         output = infer(feats, visual)
-        events = decode_multi_accdoa(output, inference.threshold, inference.merge_deg)
+        events = decode_multi_accdoa(output, inference.threshold, inference.merge_deg,
+                                     smooth_frames=inference.smooth_frames)
         save_output_npy(out_dir / "output" / rec.split_dir / f"{rec.name}.npy", output)
         write_events_csv(out_dir / "pred" / rec.split_dir / f"{rec.name}.csv", events)
         refs[rec.name] = read_reference_csv(layout.metadata_path(rec))
@@ -103,6 +105,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=float, default=None, help="inference window in seconds")
     parser.add_argument("--hop", type=float, default=None, help="inference hop in seconds")
     parser.add_argument("--keep-margin", type=float, default=None, help="seconds dropped at inner window edges")
+    parser.add_argument("--smooth", type=int, default=None,
+                        help="moving average of the output over this many label frames before decoding (odd; 1 = "
+                             "none; default: the checkpoint's inference.smooth_frames)")
     parser.add_argument("--tta", type=int, default=None, choices=TTA_SIZES,
                         help="test-time augmentation: average over this many FOA transforms (logmel_iv only; "
                              "default: the checkpoint's inference.tta)")
@@ -132,7 +137,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if loaded.spec.visual != "none" and not cfg.model.audio_only:
         visual = build_visual_source(dataclasses.replace(cfg.data, data_dir=str(args.data_dir)), cache_dir)
     overrides = {"threshold": args.threshold, "window_s": args.window, "hop_s": args.hop,
-                 "keep_margin_s": args.keep_margin, "tta": args.tta}
+                 "keep_margin_s": args.keep_margin, "tta": args.tta, "smooth_frames": args.smooth}
     inference = dataclasses.replace(cfg.inference, **{k: v for k, v in overrides.items() if v is not None})
     result = validate(lambda feats, vis: infer_ensemble(members, feats, vis, inference), cache, recs, visual,
                       inference, args.out, metric=args.metric, progress=True)

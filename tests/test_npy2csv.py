@@ -7,7 +7,7 @@ import pytest
 import npy2csv
 from metrics.dcase_csv import Event, read_prediction_csv
 from seld_predictor import (as_multi_accdoa, class_thresholds, decode_multi_accdoa, load_output_npy,
-                            save_output_npy)
+                            save_output_npy, smooth_output)
 from util.conventions import NUM_CLASSES, NUM_TRACKS
 from util.errors import InputError
 from util.geometry import great_circle_deg, sph_to_cart
@@ -120,3 +120,38 @@ def test_npy2csv_cli_round_trip(tmp_path, capsys):
     assert "broken.npy" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         npy2csv.main(["--in", str(in_dir), "--out", str(out_dir), "--thresholds", "0.1,0.2"])
+
+
+def test_smooth_output_moving_average_with_repeated_ends():
+    x = np.zeros((8, NUM_TRACKS, 3, NUM_CLASSES))
+    x[3, 0, 0, 2] = 0.9
+    x[:, 1, 2, 5] = np.arange(8)
+    y = smooth_output(x, 3)
+    np.testing.assert_allclose(y[:, 0, 0, 2], [0, 0, 0.3, 0.3, 0.3, 0, 0, 0])
+    # a ramp stays a ramp inside; at the ends the first / last frame is repeated: (0 + 0 + 1) / 3, (6 + 7 + 7) / 3
+    np.testing.assert_allclose(y[:, 1, 2, 5], [1 / 3, 1, 2, 3, 4, 5, 6, 20 / 3])
+    assert smooth_output(x, 1) is x
+    with pytest.raises(ValueError):
+        smooth_output(x, 4)
+
+
+def test_smoothing_drops_a_one_frame_blip_and_keeps_an_event():
+    """Activity 0.9: a one-frame blip (frame 2) falls to 0.18 under a 5-frame average; an event over frames 10-19
+    keeps every frame (0.54 at its first and last frame) and gains none (0.36 next to it)."""
+    blip = [Event(2, 4, 0, 30.0, 0.0)]
+    event = [Event(f, 7, 0, -60.0, 10.0) for f in range(10, 20)]
+    out = encode(blip + event, 30, activity=0.9)
+    assert {e.frame for e in decode_multi_accdoa(out, 0.5)} == {2, *range(10, 20)}
+    smoothed = decode_multi_accdoa(out, 0.5, smooth_frames=5)
+    assert_same_events(smoothed, event)
+
+
+def test_npy2csv_smooth_option(tmp_path, capsys):
+    save_output_npy(tmp_path / "npy" / "a.npy", encode([Event(2, 4, 0, 30.0, 0.0)], 10, activity=0.9))
+    assert npy2csv.main(["--in", str(tmp_path / "npy"), "--out", str(tmp_path / "raw")]) == 0
+    assert npy2csv.main(["--in", str(tmp_path / "npy"), "--out", str(tmp_path / "s"), "--smooth", "5"]) == 0
+    assert (tmp_path / "raw" / "a.csv").read_text() and not (tmp_path / "s" / "a.csv").read_text()
+    capsys.readouterr()
+    assert npy2csv.main(["--in", str(tmp_path / "npy"), "--out", str(tmp_path / "x"), "--smooth", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--smooth must be an odd number" in err and len(err.splitlines()) == 1

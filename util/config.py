@@ -90,6 +90,8 @@ class InferenceConfig:
     keep_margin_s: float = 0.0              # output discarded at each inner window edge (overlap keeps the centre)
     threshold: float = 0.5                  # track activity threshold (AV baseline: 0.3)
     merge_deg: float = 15.0                 # same-class tracks closer than this are merged
+    smooth_frames: int = 5                  # moving average of the output over this many label frames before
+    #                                         decoding (odd; 1 = none, as in the DCASE baselines)
     batch_size: int = 8
     tta: int = 0                            # test-time augmentation of evaluate / predict: mean over 1 (none), 4, 8
                                             # or 16 FOA transforms; 0 = 16 for logmel_iv features, else 1
