@@ -510,6 +510,9 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", type=int, default=None, choices=TTA_SIZES,
                         help="test-time augmentation: average over this many FOA transforms (logmel_iv only; "
                              "default: the checkpoint's inference.tta)")
+    parser.add_argument("--smooth", type=int, default=None,
+                        help="moving average of the output over this many label frames before decoding (odd; 1 = "
+                             "none; default: the checkpoint's inference.smooth_frames)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -570,7 +573,7 @@ def run_predict(args: argparse.Namespace) -> int:
     inference = dataclasses.replace(
         loaded.config.inference,
         **{k: v for k, v in (("threshold", args.threshold), ("window_s", args.window), ("hop_s", args.hop),
-                                 ("tta", args.tta))
+                                 ("tta", args.tta), ("smooth_frames", args.smooth))
            if v is not None})
     predict_recordings(members, wavs, args.out, _visual_inputs(loaded, wavs, args), inference,
                        progress=not args.no_progress)
