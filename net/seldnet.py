@@ -23,7 +23,6 @@ gru_hidden=128, attn_heads=8, fc_dim=128``.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -67,39 +66,14 @@ DOA_HEADS: tuple[str, ...] = ("auto", "regress", "intensity")
 DEFAULT_DOA_CONTEXT = 2
 
 
-def person_directions(vectors: torch.Tensor, min_mass: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unit xyz directions (B, T, N, 3) of the person slots of Gaussian vectors (B, T, 2, N, P) and which slots
-    hold a person (B, T, N). The azimuth is the circular mean of the azimuth vector over its P points (index 0 =
-    +180 deg, P-1 = -180 deg), the elevation the mean of the elevation vector's points (0 = +90, P-1 = -90 deg):
-    the box centre (feature/visual.py)."""
-    vectors = vectors.float()
-    points = vectors.shape[-1]
-    frac = torch.linspace(0.0, 1.0, points, device=vectors.device)
-    azimuth, elevation = torch.pi - 2 * torch.pi * frac, torch.pi / 2 - torch.pi * frac
-    azi, ele = vectors[:, :, 0], vectors[:, :, 1]                                  # (B, T, N, P)
-    mass = ele.sum(-1)
-    az = torch.atan2((azi * azimuth.sin()).sum(-1), (azi * azimuth.cos()).sum(-1))
-    el = (ele * elevation).sum(-1) / mass.clamp_min(min_mass)
-    xyz = torch.stack([el.cos() * az.cos(), el.cos() * az.sin(), el.sin()], dim=-1)
-    return xyz, (mass > min_mass) & (azi.sum(-1) > min_mass)
-
-
 class IntensityAttentionDOA(nn.Module):
     """Multi-ACCDOA from an embedding (B, T, D) and raw intensity vectors (B, 3, T, F) (xyz, one per output frame):
     per track and class a softmax over the F bands weighs the intensity of each frame; with ``context`` > 0 a second
     softmax, over the frames t - context .. t + context, mixes those band-weighted vectors (a diffuse frame, whose
     mean intensity is short, counts little: the gaps between footsteps take the direction of the steps around
-    them). The unit vector of the result times an activity in [0, 1) is the output (B, T, tracks, 3, classes).
+    them). The unit vector of the result times an activity in [0, 1) is the output (B, T, tracks, 3, classes)."""
 
-    With ``person_snap``, directions of visible people (:func:`person_directions`) may pull the result: each band
-    votes for the people its intensity points at (within a cone set by a learnt sharpness), weighted by the track
-    and class's band weights and the intensity's length; a person's support is the share of that class's weighted
-    intensity voting for it (0-1). The direction becomes the unit vector of (audio direction + sum over people of
-    support x a learnt scale x a gate per frame, track and class x person direction): a voice among several talkers
-    takes the position of the talker its bands point at instead of a blend of their directions."""
-
-    def __init__(self, dim: int, bins: int, num_tracks: int, num_classes: int, fc_dim: int, context: int = 0,
-                 person_snap: bool = False):
+    def __init__(self, dim: int, bins: int, num_tracks: int, num_classes: int, fc_dim: int, context: int = 0):
         super().__init__()
         if context < 0:
             raise ValueError(f"doa_context must be >= 0 output frames, got {context}")
@@ -110,15 +84,8 @@ class IntensityAttentionDOA(nn.Module):
         self.band_logits = nn.Linear(fc_dim, num_tracks * num_classes * bins)
         self.activity = nn.Linear(fc_dim, num_tracks * num_classes)
         self.frame_logits = nn.Linear(fc_dim, num_tracks * num_classes * (2 * context + 1)) if context else None
-        self.person_gate = nn.Linear(fc_dim, num_tracks * num_classes) if person_snap else None
-        if person_snap:
-            self.log_sharpness = nn.Parameter(torch.tensor(math.log(8.0)))  # exp(k (cos - 1)): ~20 deg cone
-            self.log_pull = nn.Parameter(torch.tensor(math.log(4.0)))
 
-    def forward(self, embedding: torch.Tensor, intensity: torch.Tensor,
-                persons: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """``intensity`` (B, 3, T, F) raw xyz intensity per output frame; ``persons`` = (directions (B, T, N, 3),
-        valid (B, T, N)) with ``person_snap``."""
+    def forward(self, embedding: torch.Tensor, intensity: torch.Tensor) -> torch.Tensor:
         b, t, _ = embedding.shape
         tracks, classes = self.shape
         h = torch.relu(self.hidden(embedding))
@@ -130,28 +97,10 @@ class IntensityAttentionDOA(nn.Module):
             padded = nn.functional.pad(direction, (0, 0, 0, 0, 0, 0, self.context, self.context))
             direction = (padded.unfold(1, span, 1) * frame_weights).sum(dim=-1)  # (B, T, tracks, 3, classes)
         direction = direction / direction.norm(dim=3, keepdim=True).clamp_min(1e-6)
-        if self.person_gate is not None and persons is not None:
-            direction = self._pull_to_persons(h, weights, intensity.to(weights.dtype), direction, *persons)
         # |tanh| rather than a sigmoid: linear around 0, so the ADPIT MSE drives inactive classes to exactly 0 (as
         # with regressed vectors) instead of to a sigmoid tail that leaves many weak false detections
         activity = torch.tanh(self.activity(h).view(b, t, tracks, 1, classes)).abs()
         return activity * direction
-
-    def _pull_to_persons(self, h: torch.Tensor, weights: torch.Tensor, intensity: torch.Tensor,
-                         direction: torch.Tensor, persons: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        b, t, tracks, classes, _ = weights.shape
-        persons = persons[:, :t].to(weights.dtype)
-        valid = valid[:, :t].to(weights.dtype)
-        length = intensity.norm(dim=1)                                                   # (B, T, F)
-        unit = intensity / length[:, None].clamp_min(1e-9)
-        cosine = torch.einsum("bxtf,btnx->btfn", unit, persons)
-        votes = length[..., None] * torch.exp(self.log_sharpness.exp() * (cosine - 1.0))  # (B, T, F, N)
-        support = torch.einsum("btkcf,btfn->btkcn", weights, votes)
-        support = support / torch.einsum("btkcf,btf->btkc", weights, length)[..., None].clamp_min(1e-9)
-        gate = torch.sigmoid(self.person_gate(h).view(b, t, tracks, classes, 1))
-        pull = self.log_pull.exp() * gate * support * valid[:, :, None, None, :]         # (B, T, K, C, N)
-        pulled = direction + torch.einsum("btkcn,btnx->btkxc", pull, persons)
-        return pulled / pulled.norm(dim=3, keepdim=True).clamp_min(1e-6)
 
 
 class SELDNet(nn.Module):
@@ -164,8 +113,7 @@ class SELDNet(nn.Module):
                  freq_pools: tuple[int, ...] = DEFAULT_FREQ_POOLS, dropout: float = 0.05,
                  gru_hidden: int = 64, gru_layers: int = 2, attn_layers: int = 2, attn_heads: int = 4,
                  fc_dim: int = 64, audio_only: bool = False, doa: str = "auto",
-                 intensity_channels: Sequence[int] = (), doa_context: int = DEFAULT_DOA_CONTEXT,
-                 person_snap: bool = False):
+                 intensity_channels: Sequence[int] = (), doa_context: int = DEFAULT_DOA_CONTEXT):
         super().__init__()
         if doa not in DOA_HEADS:
             raise ValueError(f"doa must be one of {DOA_HEADS}, got {doa!r}")
@@ -199,9 +147,7 @@ class SELDNet(nn.Module):
             self.intensity_channels = list(intensity_channels)
             self.register_buffer("intensity_mean", torch.zeros(3, n_bins))
             self.register_buffer("intensity_std", torch.ones(3, n_bins))
-            self.person_snap = person_snap and isinstance(visual_encoder, GaussianVectorEncoder)
-            self.head = IntensityAttentionDOA(dim, n_bins, num_tracks, num_classes, fc_dim, doa_context,
-                                              self.person_snap)
+            self.head = IntensityAttentionDOA(dim, n_bins, num_tracks, num_classes, fc_dim, doa_context)
         else:
             self.fc1 = nn.Linear(dim, fc_dim)
             self.fc2 = nn.Linear(fc_dim, num_tracks * elements * num_classes)
@@ -245,10 +191,7 @@ class SELDNet(nn.Module):
         x, _ = self.gru(x)
         x = self.attn(x)
         if self.doa == "intensity":
-            persons = None
-            if self.person_snap and visual is not None and not self.audio_only:
-                persons = person_directions(visual[:, : x.shape[1]])
-            return self.head(x, self.raw_intensity(audio), persons)
+            return self.head(x, self.raw_intensity(audio))
         x = self.fc2(torch.relu(self.fc1(x)))
         x = reshape_accdoa(x, *self.out_shape)
         if self.out_shape[1] == 4:  # xyz in [-1, 1], distance >= 0

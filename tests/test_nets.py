@@ -1,7 +1,6 @@
 """Network registry and output shapes (sizes derived from the input spec and util/conventions)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -198,53 +197,3 @@ def test_doa_auto_uses_intensity_when_the_features_have_it():
     distance = InputSpec(7, 64, 100, 5, "vectors", VEC, with_distance=True, intensity_channels=(6, 4, 5))
     assert build_model("seldnet", distance).doa == "regress"
     assert build_model("seldnet", with_iv, params={"doa": "regress"}).doa == "regress"
-
-
-def test_person_directions_of_gaussian_vectors():
-    """Box centres -> directions (azimuth 180 - 360 cx, elevation 90 - 180 cy), also next to the +-180 seam; empty
-    slots are not persons."""
-    from feature.visual import gaussian_vectors
-    from net.seldnet import person_directions
-
-    boxes = np.array([[0.24, 0.36, 0.26, 0.42], [0.90, 0.45, 0.96, 0.60], [0.97, 0.40, 1.0, 0.50]])
-    vectors = torch.zeros(1, 1, *VEC)
-    vectors[0, 0, :, :3] = torch.from_numpy(gaussian_vectors(boxes)).permute(1, 0, 2)
-    xyz, valid = person_directions(vectors)
-    az = torch.rad2deg(torch.atan2(xyz[0, 0, :3, 1], xyz[0, 0, :3, 0]))
-    el = torch.rad2deg(torch.asin(xyz[0, 0, :3, 2]))
-    assert az.tolist() == pytest.approx([90.0, -154.8, -174.6], abs=1.0)  # 37 points: 10 deg apart
-    assert el.tolist() == pytest.approx([19.8, -4.5, 9.0], abs=0.5)
-    assert valid[0, 0].tolist() == [True, True, True, False, False, False]
-
-
-def test_person_snap_pulls_towards_the_person_the_bands_point_at():
-    """Half the bands point at a person at 60 deg, half at -30 deg where nobody is (equal lengths): the audio-only
-    direction is their mean (15 deg); with the gate open the result moves towards the person, a person no band
-    points at (-150 deg) adds nothing, and without persons (or with the gate shut) it stays at 15 deg."""
-    from net.seldnet import IntensityAttentionDOA
-
-    head = IntensityAttentionDOA(dim=8, bins=4, num_tracks=1, num_classes=1, fc_dim=8, person_snap=True)
-    with torch.no_grad():
-        for layer in (head.band_logits, head.activity, head.person_gate):
-            layer.weight.zero_()
-            layer.bias.zero_()
-        head.activity.bias.fill_(20.0)
-        head.person_gate.bias.fill_(20.0)  # gate open
-    intensity = torch.stack([_unit(60.0, 0.5)] * 2 + [_unit(-30.0, 0.5)] * 2, dim=-1)[None, :, None, :]  # (1,3,1,4)
-    people = torch.stack([_unit(60.0, 1.0), _unit(-150.0, 1.0), _unit(0.0, 1.0)])[None, None]  # (1, 1, 3, 3)
-    valid = torch.tensor([[[True, True, False]]])  # the 0 deg slot is empty
-
-    def azimuth(persons) -> float:
-        with torch.no_grad():
-            xyz = head(torch.zeros(1, 1, 8), intensity, persons)[0, 0, 0, :, 0]
-        return float(torch.rad2deg(torch.atan2(xyz[1], xyz[0])))
-
-    assert azimuth(None) == pytest.approx(15.0, abs=0.01)
-    # support of the 60 deg person: half the weighted intensity votes for it (exp(0) = 1; the -30 deg bands are
-    # 90 deg away: exp(-8) ~ 0); pull 4 x 0.5 = 2 -> unit(15 deg) + 2 unit(60 deg)
-    want = torch.rad2deg(torch.atan2(torch.tensor(np.sin(np.radians(15)) + 2 * np.sin(np.radians(60))),
-                                     torch.tensor(np.cos(np.radians(15)) + 2 * np.cos(np.radians(60)))))
-    assert azimuth((people, valid)) == pytest.approx(float(want), abs=0.3)  # ~ 45 deg
-    with torch.no_grad():
-        head.person_gate.bias.fill_(-20.0)
-    assert azimuth((people, valid)) == pytest.approx(15.0, abs=0.01)
