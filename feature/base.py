@@ -124,8 +124,6 @@ class FeatureExtractor(ABC):
     normalise: ClassVar[bool] = True
     #: default settings (the FeatureConfig fields this extractor uses differently from the dataclass defaults)
     defaults: ClassVar[dict[str, Any]] = {}
-    #: extra settings accepted but left out of the config (and of the cache key) unless given: name -> meaning
-    optional: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: FeatureConfig):
         config.validate()
@@ -137,10 +135,10 @@ class FeatureExtractor(ABC):
         settings = dict(cls.defaults)
         settings.update(overrides)
         names = {f.name for f in dataclasses.fields(FeatureConfig)}
-        unknown = sorted(set(settings) - names - set(cls.defaults) - set(cls.optional))
+        unknown = sorted(set(settings) - names - set(cls.defaults))
         if unknown:
             raise ValueError(f"unknown setting(s) {unknown} for feature {cls.name!r}; known: "
-                             f"{sorted((names - {'name', 'extra'}) | set(cls.defaults) | set(cls.optional))}")
+                             f"{sorted((names - {'name', 'extra'}) | set(cls.defaults))}")
         extra = dict(settings.pop("extra", {}) or {})
         extra.update({k: settings.pop(k) for k in list(settings) if k not in names})
         return FeatureConfig(name=cls.name, extra=tuple(sorted(extra.items())), **settings)

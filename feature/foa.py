@@ -5,9 +5,6 @@ Output (7, T, n_mels) (DCASE2023 baseline: hop 480, window 960, n_fft 1024, 64 m
 components in ACN order (y, z, x) like the baseline:
 ``I_c = Re(conj(W) * C) / (|W|^2 + (|X|^2 + |Y|^2 + |Z|^2) / 3 + eps)`` for C = Y, Z, X, then mel-weighted.
 A plane wave from azimuth 90 gives I_y > 0 (channel 4); from elevation +45 gives I_z > 0 (channel 5).
-With the extractor setting ``iv_pooling="energy"`` (``data.feature_overrides``) the band's active intensity is
-divided by the band's energy instead (``mel(Re(conj(W) C)) / mel(E)``): bins count by their energy rather than
-equally, so a strong harmonic is not outvoted by the many weak noise bins of its band.
 """
 from __future__ import annotations
 
@@ -27,22 +24,6 @@ def intensity_vectors(spec: np.ndarray, eps: float = IV_EPS) -> np.ndarray:
     iv = (np.conj(w)[None] * spec[1:]).real
     energy = power(spec[:1])[0] + power(spec[1:]).sum(axis=0) / 3.0 + eps
     return (iv / energy[None]).astype(np.float32, copy=False)
-
-
-#: ``iv_pooling`` settings of ``logmel_iv``: normalise per STFT bin then mel-pool (the DCASE baseline), or
-#: mel-pool intensity and energy and divide.
-IV_POOLINGS: tuple[str, ...] = ("bin", "energy")
-
-
-def mel_intensity_vectors(spec: np.ndarray, mel: np.ndarray, pooling: str = "bin", eps: float = IV_EPS) -> np.ndarray:
-    """Mel-band intensity vectors (3, T, n_mels) of an FOA spectrogram (4, T, F) with mel weights (F, n_mels)."""
-    if pooling == "bin":
-        return intensity_vectors(spec, eps) @ mel
-    if pooling != "energy":
-        raise ValueError(f"iv_pooling must be one of {IV_POOLINGS}, got {pooling!r}")
-    active = (np.conj(spec[0])[None] * spec[1:]).real.astype(np.float32) @ mel
-    energy = (power(spec[:1])[0] + power(spec[1:]).sum(axis=0) / 3.0) @ mel + eps
-    return (active / energy[None]).astype(np.float32, copy=False)
 
 
 def mix_logmel_iv(first: np.ndarray, second: np.ndarray, gain_db: float = 0.0) -> np.ndarray:
@@ -70,7 +51,6 @@ class LogmelIV(LogmelExtractor):
 
     name = "logmel_iv"
     formats = ("foa",)
-    optional = {"iv_pooling": "bin (default, as the DCASE baseline) or energy: see mel_intensity_vectors"}
 
     @property
     def num_channels(self) -> int:
@@ -78,5 +58,5 @@ class LogmelIV(LogmelExtractor):
 
     def _compute(self, audio: np.ndarray, num_frames: int) -> np.ndarray:
         spec = stft(audio, self.config, num_frames)
-        iv = mel_intensity_vectors(spec, mel_filterbank(self.config), self.config.get("iv_pooling", "bin"))
+        iv = intensity_vectors(spec) @ mel_filterbank(self.config)
         return np.concatenate([log_mel(spec, self.config), iv], axis=0)
