@@ -21,8 +21,8 @@ from feature.cache import FeatureCache
 from metrics.dcase_csv import read_reference_csv
 from metrics.scoring import format_table, score_events, write_result_json
 from seld_data_loader import crop_padded
-from seld_predictor import (TTA_SIZES, check_smooth_frames, decode_multi_accdoa, infer_ensemble, infer_recording, load_ensemble,
-                            plot_doa_trajectory, save_output_npy, window_plan, write_events_csv)
+from seld_predictor import (TTA_SIZES, check_smooth_frames, decode_multi_accdoa, infer_ensemble, infer_recording,
+                            load_ensemble, plot_doa_trajectory, save_output_npy, window_plan, write_events_csv)
 from util.config import InferenceConfig
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording
@@ -55,7 +55,8 @@ def validate(infer: Inference, cache: FeatureCache, recordings: Sequence[Recordi
              inference: InferenceConfig, out_dir: str | Path, metric: str = "dcase2023", progress: bool = False,
              figure: bool = True) -> dict[str, Any]:
     """Infer every recording with ``infer`` (:func:`model_inference` or an ensemble), write npy + CSV outputs
-    (decoded with ``inference``'s threshold, merge angle and smoothing; the npy files hold the raw output), score them against the dataset's metadata CSVs.
+    (decoded with ``inference``'s threshold, merge angle and smoothing; the npy files hold the raw output), score
+    them against the dataset's metadata CSVs.
 
     Returns the metrics.scoring result (plus ``figure``: the matplotlib figure of the first recording's DOA
     trajectory, when ``figure``).
@@ -116,7 +117,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """Evaluate a checkpoint on a labelled split: CSVs, metrics JSON and the printed metrics table."""
+    """Evaluate a checkpoint (or an ensemble of several) on a labelled split: CSVs, metrics JSON and the printed
+    metrics table."""
     import matplotlib.pyplot as plt
 
     from feature.base import FeatureConfig
