@@ -34,9 +34,6 @@ DEFAULT_THRESHOLD: float = 0.5
 AV_BASELINE_THRESHOLD: float = 0.3
 #: Same-class tracks closer than this (degrees) are merged into one event.
 DEFAULT_MERGE_ANGLE_DEG: float = 15.0
-#: Label frames of the moving average applied to outputs before decoding by evaluate / predict (config
-#: ``inference.smooth_frames``); 1 = none, the DCASE baselines' rule and npy2csv.py's default.
-DEFAULT_SMOOTH_FRAMES: int = 5
 #: Values per track: xyz (ACCDOA) or xyz + distance (ACCDDOA).
 AXES_DOA: int = 3
 AXES_DOA_DIST: int = 4
@@ -264,6 +261,11 @@ def load_ensemble(checkpoints: Sequence[str | Path], device: str | torch.device 
                 raise InputError(path, f"cannot join an ensemble with {checkpoints[0]}: its {what} differ "
                                        f"({mine} vs {theirs})")
     return members
+
+
+def visual_member(members: Sequence[LoadedModel]) -> LoadedModel:
+    """The ensemble member whose visual input settings to follow: the first that is not audio-only."""
+    return next((m for m in members if not m.config.model.audio_only), members[0])
 
 
 def window_plan(inference: InferenceConfig, train_window: int, frames_per_label: int, frame_shift_s: float,
@@ -560,7 +562,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from seld_trainer import resolve_device
 
     members = load_ensemble(args.checkpoint, resolve_device(args.device))
-    loaded = next((m for m in members if not m.config.model.audio_only), members[0])  # the one that needs visuals
+    loaded = visual_member(members)
     if args.input.is_file():
         wavs = {args.input.stem: args.input}
     else:

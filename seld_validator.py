@@ -22,7 +22,8 @@ from metrics.dcase_csv import read_reference_csv
 from metrics.scoring import format_table, score_events, write_result_json
 from seld_data_loader import crop_padded
 from seld_predictor import (TTA_SIZES, check_smooth_frames, decode_multi_accdoa, infer_ensemble, infer_recording,
-                            load_ensemble, plot_doa_trajectory, save_output_npy, window_plan, write_events_csv)
+                            load_ensemble, plot_doa_trajectory, save_output_npy, visual_member, window_plan,
+                            write_events_csv)
 from util.config import InferenceConfig
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording
@@ -127,7 +128,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from seld_trainer import resolve_device
 
     members = load_ensemble(args.checkpoint, resolve_device(args.device))
-    loaded = next((m for m in members if not m.config.model.audio_only), members[0])  # the one that needs visuals
+    loaded = visual_member(members)
     cfg = loaded.config
     cache_dir = args.cache_dir or args.data_dir / "cache"
     cache = build_feature_cache(args.data_dir, cfg.data.audio_format, FeatureConfig.from_dict(cfg.features),
