@@ -7,9 +7,14 @@ Dummy tracks: A0 (a class with one instance), B0, B1 (two instances), C0, C1, C2
 
 The candidate set is generated from a permutation table, not written out by hand: for each group
 (A, B, C) every assignment of the group's dummy tracks to the 3 output tracks that uses each of them at least
-once (A: 1, B: 6, C: 6 = 13 candidates). A candidate is padded with the first dummy track of each other group,
-so that a candidate of an inactive group reproduces the active one. The loss is the per (batch, frame, class)
-minimum over the candidates of the MSE averaged over tracks and elements, then the mean.
+once (A: 1, B: 6, C: 6 = 13 candidates, in the official order: A0A0A0; B0B0B1, B0B1B0, B0B1B1, B1B0B0, B1B0B1,
+B1B1B0; C0C1C2, C0C2C1, C1C0C2, C1C2C0, C2C0C1, C2C1C0). A candidate is padded with the OTHER groups' FIRST
+assignment (A0A0A0, B0B0B1, C0C1C2), track by track, so that a candidate of an inactive group reproduces the
+active one (only one group is active per frame and class). The loss is the per (batch, frame, class) minimum over
+the candidates of the MSE averaged over tracks and elements, then the mean.
+
+This is the official ``MSELoss_ADPIT`` (sony/audio-visual-seld-dcase2023 seld_trainer.py): equal within 1e-5 on
+the golden outputs and labels, tests/test_parity_official.py.
 """
 from __future__ import annotations
 
@@ -21,20 +26,17 @@ from torch import nn
 from util.conventions import ADPIT_GROUPS, NUM_ADPIT_TRACKS, NUM_TRACKS
 
 
-def permutation_table(num_tracks: int = NUM_TRACKS) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ADPIT candidates: ``assign`` (K, num_tracks) dummy-track index per output track and ``pad``
-    (K, NUM_ADPIT_TRACKS) 0/1 weights of the dummy tracks added to every output track."""
-    assign, pad = [], []
-    for g, members in enumerate(ADPIT_GROUPS):
-        others = [grp[0] for h, grp in enumerate(ADPIT_GROUPS) if h != g]
-        for combo in itertools.product(members, repeat=num_tracks):
-            if set(combo) == set(members):
-                assign.append(combo)
-                row = [0.0] * NUM_ADPIT_TRACKS
-                for o in others:
-                    row[o] = 1.0
-                pad.append(row)
-    return torch.tensor(assign, dtype=torch.long), torch.tensor(pad, dtype=torch.float32)
+def permutation_table(num_tracks: int = NUM_TRACKS) -> torch.Tensor:
+    """The ADPIT candidates as a table (K, G, num_tracks) of dummy-track indices: candidate k takes, for each
+    group g (A, B, C) and output track j, the dummy track ``table[k, g, j]``; row g is the candidate's own
+    assignment for its group and the group's first assignment for the others (the padding). The candidate target
+    of output track j is the sum of its groups' dummy tracks."""
+    assignments = [[combo for combo in itertools.product(members, repeat=num_tracks) if set(combo) == set(members)]
+                   for members in ADPIT_GROUPS]
+    firsts = [group[0] for group in assignments]
+    table = [[combo if h == g else firsts[h] for h in range(len(ADPIT_GROUPS))]
+             for g, group in enumerate(assignments) for combo in group]
+    return torch.tensor(table, dtype=torch.long)
 
 
 def accdoa_targets(target: torch.Tensor, with_distance: bool) -> torch.Tensor:
@@ -57,9 +59,7 @@ class ADPITLoss(nn.Module):
     def __init__(self, num_tracks: int = NUM_TRACKS, activity_weight: float = 0.0):
         super().__init__()
         self.activity_weight = activity_weight
-        assign, pad = permutation_table(num_tracks)
-        self.register_buffer("assign", assign, persistent=False)
-        self.register_buffer("pad", pad, persistent=False)
+        self.register_buffer("table", permutation_table(num_tracks), persistent=False)
 
     def candidate_losses(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """MSE of every candidate: (B, T, K, C)."""
@@ -68,8 +68,7 @@ class ADPITLoss(nn.Module):
                              f"got {tuple(output.shape)} and {tuple(target.shape)}")
         with_distance = output.shape[3] == 4
         tgt = accdoa_targets(target.to(output.dtype), with_distance)          # (B, T, 6, E, C)
-        padding = torch.einsum("kd,btdec->btkec", self.pad.to(tgt.dtype), tgt)  # (B, T, K, E, C)
-        cand = tgt[:, :, self.assign] + padding[:, :, :, None]                   # (B, T, K, 3, E, C)
+        cand = sum(tgt[:, :, self.table[:, g]] for g in range(self.table.shape[1]))  # (B, T, K, 3, E, C)
         err = (output[:, :, None] - cand) ** 2
         return err.mean(dim=(3, 4))
 

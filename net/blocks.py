@@ -42,19 +42,21 @@ class ConvBlock(nn.Module):
 
 
 class GaussianVectorEncoder(nn.Module):
-    """Visual branch of the AV baseline: flattened Gaussian vectors (..., 2, N, P) -> Linear -> ReLU -> Linear
-    -> ReLU, giving (..., out_dim)."""
+    """Visual branch over Gaussian vectors: flattened (..., 2, N, P) -> Linear -> [ReLU] -> Linear -> [ReLU],
+    giving (..., out_dim). ``activation=False`` leaves out both ReLUs: the official AV baseline's encoder is two
+    Linear layers with no nonlinearity (``avcrnn``); ``seldnet`` keeps them."""
 
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int):
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, activation: bool = True):
         super().__init__()
         self.in_dim = in_dim
         self.fc1 = nn.Linear(in_dim, hidden_dim)
         self.fc2 = nn.Linear(hidden_dim, out_dim)
         self.out_dim = out_dim
+        self.act: nn.Module = nn.ReLU() if activation else nn.Identity()
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
         x = vectors.flatten(start_dim=vectors.dim() - 3).to(self.fc1.weight.dtype)
-        return torch.relu(self.fc2(torch.relu(self.fc1(x))))
+        return self.act(self.fc2(self.act(self.fc1(x))))
 
 
 def reshape_accdoa(x: torch.Tensor, num_tracks: int, elements: int, num_classes: int) -> torch.Tensor:

@@ -27,18 +27,36 @@ def _set(target: torch.Tensor, frame: int, slot: int, cls: int, vec: torch.Tenso
     target[0, frame, slot, 4, cls] = dist
 
 
-def test_table_has_13_candidates_1_6_6():
-    assign, pad = permutation_table()
-    assert assign.shape == (13, 3) and pad.shape == (13, 6)
-    rows = [tuple(r) for r in assign.tolist()]
-    assert len(set(rows)) == 13
-    assert sum(set(r) == {A0} for r in rows) == 1
-    assert sum(set(r) == {B0, B1} for r in rows) == 6
-    assert sorted(r for r in rows if set(r) == {C0, C1, C2}) == sorted(itertools.permutations((C0, C1, C2)))
-    # padding: A candidates add B0 + C0, B candidates A0 + C0, C candidates A0 + B0
-    assert pad[0].nonzero().flatten().tolist() == [B0, C0]
-    assert all(p.nonzero().flatten().tolist() == [A0, C0] for p in pad[1:7])
-    assert all(p.nonzero().flatten().tolist() == [A0, B0] for p in pad[7:])
+def test_table_has_13_candidates_1_6_6_padded_with_the_other_groups_first_assignment():
+    table = permutation_table()
+    assert table.shape == (13, 3, 3)
+    own = [tuple(table[k, 0 if k == 0 else 1 if k < 7 else 2].tolist()) for k in range(13)]
+    assert own[0] == (A0, A0, A0)
+    # the official order: B0B0B1, B0B1B0, B0B1B1, B1B0B0, B1B0B1, B1B1B0; C as itertools.permutations
+    assert own[1:7] == [(B0, B0, B1), (B0, B1, B0), (B0, B1, B1), (B1, B0, B0), (B1, B0, B1), (B1, B1, B0)]
+    assert own[7:] == list(itertools.permutations((C0, C1, C2)))
+    # padding: the other groups' FIRST assignment, track by track (A0A0A0, B0B0B1, C0C1C2), as MSELoss_ADPIT
+    for k in range(13):
+        g = 0 if k == 0 else 1 if k < 7 else 2
+        for h, first in enumerate([(A0, A0, A0), (B0, B0, B1), (C0, C1, C2)]):
+            if h != g:
+                assert tuple(table[k, h].tolist()) == first
+
+
+def test_padding_gives_b0b0b1_not_b0b0b0_when_only_b_is_active():
+    """With two instances (B active), the A candidate is A0A0A0 (zeros) + B0B0B1 + C0C1C2 (zeros): an output of
+    (B0, B0, B1) scores 0 with it as with the first B candidate; (B0, B0, B0) is no valid candidate."""
+    loss = ADPITLoss()
+    target = _target()
+    u, w = _unit(1, 0, 0), _unit(0, 1, 0)
+    _set(target, 0, B0, 4, u)
+    _set(target, 0, B1, 4, w)
+    out = torch.zeros(1, 1, 3, 3, NUM_CLASSES)
+    out[0, 0, :, :, 4] = torch.stack([u, u, w])
+    per_candidate = loss.candidate_losses(out, target)[0, 0, :, 4]
+    assert per_candidate[0].item() == pytest.approx(0.0, abs=1e-7)
+    out[0, 0, :, :, 4] = torch.stack([u, u, u])
+    assert loss(out, target).item() == pytest.approx((2 / 9) / NUM_CLASSES, rel=1e-6)
 
 
 def test_zero_when_output_is_any_valid_assignment():
