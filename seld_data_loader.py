@@ -3,12 +3,13 @@
 Nothing is decoded or detected here: features and labels come from ``feature.cache.FeatureCache`` memmaps, visual
 inputs (Gaussian vectors or video frames, one array per recording at the label rate) from a cached visual source.
 
-A window is ``window_frames`` feature frames starting at a label-frame boundary ``start`` (may be negative or run
+A window is ``window_frames`` feature frames starting at feature frame ``start`` (any frame; may be negative or run
 past the end: zero padding, i.e. the training mean after standardisation, and inactive labels). One item is::
 
     audio   (C, window_frames, F) float32, standardised with the training statistics
     target  (window_frames / output_hop, 6, 5, 13) float32 ADPIT targets at the network's output rate
-            (output frame j takes the label frame holding feature frame start + j * output_hop)
+            (output frame j takes the label frame holding feature frame start + j * output_hop; with
+            ``official_label_offset`` the official truncated offset: feature.labels.window_label_index)
     visual  (ceil(window_frames / frames_per_label), ...) visual inputs of the label frames of the window
             (absent when there is no visual input)
 
@@ -35,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from feature.cache import FeatureCache
 from feature.foa import mix_logmel_iv
-from feature.labels import merge_adpit
+from feature.labels import merge_adpit, window_targets
 from feature.visual import merge_person_slots
 from util.config import DataConfig
 from util.conventions import NUM_AUDIO_CHANNELS
@@ -205,7 +206,8 @@ class SELDWindows(Dataset):
 
     def __init__(self, cache: FeatureCache, recordings: Sequence[Recording], window_frames: int, output_hop: int,
                  visual: CachedVisualSource | None = None, with_labels: bool = True, augment: bool = False,
-                 masking: TimeFrequencyMasking | None = None, equalize_db: float = 0.0):
+                 masking: TimeFrequencyMasking | None = None, equalize_db: float = 0.0,
+                 official_label_offset: bool = False):
         fpl = cache.frames_per_label
         if window_frames % output_hop:
             raise ValueError(f"window of {window_frames} frames is not a multiple of the output hop {output_hop}")
@@ -218,6 +220,7 @@ class SELDWindows(Dataset):
         self.frames_per_label = fpl
         self.visual = visual
         self.with_labels = with_labels
+        self.official_label_offset = official_label_offset  # data.official_label_offset (feature.labels)
         self.num_frames = [int(cache.features(r).shape[1]) for r in self.recordings]
         self.rotations = FoaRotations() if augment else None
         self.masking = masking
@@ -268,8 +271,6 @@ class SELDWindows(Dataset):
         of its feature frames lie inside the recording."""
         rec = self.recordings[key.rec]
         fpl = self.frames_per_label
-        if key.start % fpl:
-            raise ValueError(f"window start {key.start} is not on a label-frame boundary")
         feats = crop_padded(np.asarray(self.cache.features(rec)), key.start, self.window_frames, axis=1)
         aug = key.aug if self.rotations is not None else 0
         if aug:
@@ -278,12 +279,9 @@ class SELDWindows(Dataset):
         inside = (positions >= 0) & (positions < self.num_frames[key.rec])
         item = {"audio": feats}
         if self.with_labels:
-            labels = self.cache.labels(rec)
-            frames = key.start + np.arange(0, self.window_frames, self.output_hop)
-            idx = frames // fpl
-            valid = (idx >= 0) & (idx < labels.shape[0])
-            target = np.zeros((len(idx), *labels.shape[1:]), dtype=np.float32)
-            target[valid] = labels[idx[valid]]
+            feat = self.cache.feature_config
+            target = window_targets(self.cache.labels(rec), key.start, self.window_frames, self.output_hop, fpl,
+                                    feat.hop_length, feat.sample_rate, self.official_label_offset)
             item["target"] = self.rotations.targets(target, aug) if aug else target
         if self.visual is not None:
             visual = crop_padded(self.visual(rec), key.start // fpl, self.label_window)

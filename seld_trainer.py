@@ -303,7 +303,7 @@ class Trainer:
                         ", ".join(LEVEL_CHANNELS))
         self.dataset = SELDWindows(self.cache, train_recs, self.window_frames, self.model.output_hop, self.visual,
                                    augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None,
-                                   equalize_db=equalize_db)
+                                   equalize_db=equalize_db, official_label_offset=cfg.data.official_label_offset)
         if cfg.data.mix > 0 and not self.dataset.can_mix:
             raise InputError(self.cache.folder, f"data.mix supports the features {', '.join(AUGMENTABLE_FEATURES)}, "
                                                 f"not {self.cache.feature_config.name}")

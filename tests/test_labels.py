@@ -12,13 +12,18 @@ from util.errors import InputError
 
 
 def _ranked(events: list[Event], max_per_class: int = 3) -> list[tuple]:
-    """Events with the source index replaced by its rank within (frame, class); ranks >= max dropped."""
-    groups = defaultdict(list)
+    """Events with the source index replaced by its rank within (frame, class) in the official order (the frame's
+    rows in CSV order, sorted by class with np.argsort); ranks >= max dropped."""
+    frames = defaultdict(list)
     for e in events:
-        groups[(e.frame, e.cls)].append(e)
+        frames[e.frame].append(e)
+    groups = defaultdict(list)
+    for rows in frames.values():
+        for i in np.argsort(np.array([e.cls for e in rows], dtype=np.int64)):
+            groups[(rows[i].frame, rows[i].cls)].append(rows[i])
     out = []
     for (frame, cls), group in groups.items():
-        for rank, e in enumerate(sorted(group, key=lambda e: e.track)[:max_per_class]):
+        for rank, e in enumerate(group[:max_per_class]):
             out.append((frame, cls, rank, round(e.azimuth), round(e.elevation),
                         None if e.distance is None else round(e.distance, 2)))
     return sorted(out)
@@ -32,16 +37,16 @@ def _as_tuples(events: list[Event]) -> list[tuple]:
 def test_slots_and_shape():
     assert ADPIT_GROUPS == ((0,), (1, 2), (3, 4, 5))
     events = [Event(0, 2, 7, 90, 0, 1.5),                                   # 1 instance -> A0
-              Event(1, 4, 3, 0, 0), Event(1, 4, 1, 180, 0),                 # 2 -> B0 (source 1), B1 (source 3)
+              Event(1, 4, 3, 0, 0), Event(1, 4, 1, 180, 0),                 # 2 -> B0, B1 in CSV row order
               Event(2, 5, 9, 0, 90), Event(2, 5, 2, -90, 0), Event(2, 5, 5, 0, -90), Event(2, 5, 11, 45, 0)]
     y = events_to_adpit(events, num_label_frames=4)
     assert y.shape == (4, 6, 5, 13) and y.dtype == np.float32
     np.testing.assert_allclose(y[0, 0, :, 2], [1, 0, 1, 0, 1.5], atol=1e-6)
-    np.testing.assert_allclose(y[1, 1, :, 4], [1, -1, 0, 0, 0], atol=1e-6)  # source 1 (az 180) first
-    np.testing.assert_allclose(y[1, 2, :, 4], [1, 1, 0, 0, 0], atol=1e-6)
-    np.testing.assert_allclose(y[2, 3, :4, 5], [1, 0, -1, 0], atol=1e-6)   # sources 2, 5, 9; 11 dropped
-    np.testing.assert_allclose(y[2, 4, :4, 5], [1, 0, 0, -1], atol=1e-6)
-    np.testing.assert_allclose(y[2, 5, :4, 5], [1, 0, 0, 1], atol=1e-6)
+    np.testing.assert_allclose(y[1, 1, :, 4], [1, 1, 0, 0, 0], atol=1e-6)  # source 3 (az 0): first row
+    np.testing.assert_allclose(y[1, 2, :, 4], [1, -1, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(y[2, 3, :4, 5], [1, 0, 0, 1], atol=1e-6)    # rows: sources 9, 2, 5; 11 dropped
+    np.testing.assert_allclose(y[2, 4, :4, 5], [1, 0, -1, 0], atol=1e-6)
+    np.testing.assert_allclose(y[2, 5, :4, 5], [1, 0, 0, -1], atol=1e-6)
     assert y[..., 0, :].sum() == 6 and y[3].sum() == 0
 
 

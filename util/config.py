@@ -42,6 +42,10 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "test"
     num_workers: int = 1                    # DataLoader worker processes (0 = load in the training process)
+    # official AV-baseline quirks (sony/audio-visual-seld-dcase2023; on in the baseline recipe, off = corrected):
+    official_label_offset: bool = False     # training-window labels with get_label's truncated sub-frame offset
+    #                                         int(frac(start_s * 10) * 10): some windows get the labels of a
+    #                                         window one 10 ms frame earlier (feature.labels.window_label_index)
 
 
 @dataclass
