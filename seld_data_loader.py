@@ -1,6 +1,7 @@
 """Training and inference windows over the feature cache, ADPIT labels and cached visual inputs.
 
-Nothing is decoded or detected here: features and labels come from ``feature.cache.FeatureCache`` memmaps, visual
+Nothing is decoded or detected here: features and labels come from ``feature.cache.FeatureCache`` memmaps (or, with
+``data.official_crop_stft``, window features from the audio crop alone: ``feature.extract.CropFeatures``), visual
 inputs (Gaussian vectors or video frames, one array per recording at the label rate) from a cached visual source.
 
 A window is ``window_frames`` feature frames starting at feature frame ``start`` (any frame; may be negative or run
@@ -35,6 +36,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from feature.cache import FeatureCache
+from feature.extract import CropFeatures
 from feature.foa import mix_logmel_iv
 from feature.labels import merge_adpit, window_targets
 from feature.visual import merge_person_slots
@@ -207,7 +209,7 @@ class SELDWindows(Dataset):
     def __init__(self, cache: FeatureCache, recordings: Sequence[Recording], window_frames: int, output_hop: int,
                  visual: CachedVisualSource | None = None, with_labels: bool = True, augment: bool = False,
                  masking: TimeFrequencyMasking | None = None, equalize_db: float = 0.0,
-                 official_label_offset: bool = False):
+                 official_label_offset: bool = False, crop_features: CropFeatures | None = None):
         fpl = cache.frames_per_label
         if window_frames % output_hop:
             raise ValueError(f"window of {window_frames} frames is not a multiple of the output hop {output_hop}")
@@ -221,6 +223,7 @@ class SELDWindows(Dataset):
         self.visual = visual
         self.with_labels = with_labels
         self.official_label_offset = official_label_offset  # data.official_label_offset (feature.labels)
+        self.crop_features = crop_features                  # data.official_crop_stft (feature.extract)
         self.num_frames = [int(cache.features(r).shape[1]) for r in self.recordings]
         self.rotations = FoaRotations() if augment else None
         self.masking = masking
@@ -271,7 +274,10 @@ class SELDWindows(Dataset):
         of its feature frames lie inside the recording."""
         rec = self.recordings[key.rec]
         fpl = self.frames_per_label
-        feats = crop_padded(np.asarray(self.cache.features(rec)), key.start, self.window_frames, axis=1)
+        if self.crop_features is not None:
+            feats = self.crop_features(rec, key.start, self.window_frames)
+        else:
+            feats = crop_padded(np.asarray(self.cache.features(rec)), key.start, self.window_frames, axis=1)
         aug = key.aug if self.rotations is not None else 0
         if aug:
             feats = self.rotations.features(feats, aug)

@@ -37,9 +37,9 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from feature.base import FeatureConfig, extractor_class
+from feature.base import FeatureConfig, extractor_class, with_official_val_padding
 from feature.cache import FeatureCache
-from feature.extract import build_feature_cache
+from feature.extract import CropFeatures, build_feature_cache
 from net import build_model
 from net.adpit import ADPITLoss
 from net.spec import InputSpec
@@ -160,7 +160,17 @@ def feature_config_of(cfg: RunConfig) -> FeatureConfig:
         config.validate()
     except (TypeError, ValueError) as exc:
         raise InputError(None, f"bad feature setting: {exc}") from exc
-    return config
+    return with_official_val_padding(config, cfg.data.official_val_padding)
+
+
+def crop_features_of(cfg: RunConfig, cache: FeatureCache, recordings: list) -> CropFeatures | None:
+    """Per-crop features of the training windows (``data.official_crop_stft``), else None (cache slices)."""
+    if not cfg.data.official_crop_stft:
+        return None
+    from util.layout import DatasetLayout
+
+    layout = DatasetLayout(cfg.data.data_dir)
+    return CropFeatures(cache.feature_config, {r: layout.audio_path(cfg.data.audio_format, r) for r in recordings})
 
 
 def cache_root(cfg: RunConfig) -> Path:
@@ -303,7 +313,8 @@ class Trainer:
                         ", ".join(LEVEL_CHANNELS))
         self.dataset = SELDWindows(self.cache, train_recs, self.window_frames, self.model.output_hop, self.visual,
                                    augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None,
-                                   equalize_db=equalize_db, official_label_offset=cfg.data.official_label_offset)
+                                   equalize_db=equalize_db, official_label_offset=cfg.data.official_label_offset,
+                                   crop_features=crop_features_of(cfg, self.cache, train_recs))
         if cfg.data.mix > 0 and not self.dataset.can_mix:
             raise InputError(self.cache.folder, f"data.mix supports the features {', '.join(AUGMENTABLE_FEATURES)}, "
                                                 f"not {self.cache.feature_config.name}")

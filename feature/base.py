@@ -4,6 +4,15 @@ An extractor turns audio ``(C_in, N)`` float32 at ``config.sample_rate`` into fe
 float32 with ``T = num_frames(N)``: exactly ``frames_per_label`` feature frames per 100 ms label frame and
 ``ceil(N / label_hop_samples)`` label frames, so features and ADPIT labels of a recording always line up.
 
+``official_val_padding`` (an ``extra`` setting, set by :func:`with_official_val_padding` from the run config
+``data.official_val_padding``; official AV-baseline quirk) computes the frames as the official validation /
+inference path (WavConvertor) does: audio trimmed to a multiple of the hop, ``n_fft - hop`` zeros prepended, STFT
+without centring, so frame ``t`` covers samples ``[t hop - (n_fft - hop), t hop + hop)``: centred
+``n_fft / 2 - (n_fft - hop) + hop / 2`` ... i.e. 16 samples earlier than the centred frames for 512 / 240;
+frames past the trimmed audio are zeros (the official pads its array with zero frames: the 4 leading and 128
+trailing zero frames are the windowing's, zeros outside this array). Equal to the official validation array
+within 1e-5 of the largest amplitude: tests/test_parity_official.py.
+
 Extractors register themselves with :func:`register_extractor`; :func:`extractor_names` feeds the CLI choices
 and :func:`build_extractor` makes one from a name and optional overrides of its config.
 """
@@ -108,6 +117,19 @@ class FeatureConfig:
             raise ValueError(f"fmin_hz {self.fmin_hz} must be in [0, {self.nyquist_hz})")
 
 
+#: ``extra`` key of the official validation padding (see the module docstring).
+OFFICIAL_VAL_PADDING: str = "official_val_padding"
+
+
+def with_official_val_padding(config: FeatureConfig, enabled: bool) -> FeatureConfig:
+    """``config`` with the official validation padding switched on or off (off: the key is absent, so the
+    settings and the cache key of the default features do not change)."""
+    extra = {k: v for k, v in config.extra if k != OFFICIAL_VAL_PADDING}
+    if enabled:
+        extra[OFFICIAL_VAL_PADDING] = True
+    return dataclasses.replace(config, extra=tuple(sorted(extra.items())))
+
+
 def num_label_frames(num_samples: int, sample_rate: int) -> int:
     """Label frames of a recording: ``ceil(duration / 0.1 s)``."""
     return max(1, math.ceil(num_samples / (LABEL_HOP_S * sample_rate) - 1e-9))
@@ -185,6 +207,11 @@ class FeatureExtractor(ABC):
         if audio.ndim != 2 or audio.shape[0] != self.input_channels:
             raise ValueError(f"{self.name} expects audio ({self.input_channels}, N), got {audio.shape}")
         t = self.num_frames(audio.shape[1])
+        hop = self.config.hop_length
+        official = bool(self.config.get(OFFICIAL_VAL_PADDING, False))
+        if official:  # trim to whole hops, then the frames are shifted by the prepended zeros (see stft)
+            audio = audio[:, : audio.shape[1] - audio.shape[1] % hop]
+        kept = audio.shape[1] // hop
         # silence up to a whole label frame, so that the last frames are computed from audio, not zero-filled
         total = t // self.frames_per_label * self.config.label_hop_samples
         if total > audio.shape[1]:
@@ -192,6 +219,8 @@ class FeatureExtractor(ABC):
         feats = self._compute(audio, t)
         if feats.shape[1] != t:
             raise RuntimeError(f"{self.name} produced {feats.shape[1]} frames instead of {t}")
+        if official:
+            feats[:, kept:] = 0.0  # the official array has zero frames after the trimmed audio
         return np.ascontiguousarray(feats, dtype=np.float32)
 
 

@@ -4,7 +4,8 @@
 ``<data_dir>/foa_dev`` and ``<data_dir>/foa_eval`` (split "eval", no labels) into one cache (in parallel,
 resumable: finished files whose sources did not change are skipped, every file is written atomically), the ADPIT labels of those with ``metadata_dev`` CSVs, the training statistics, and
 returns the :class:`feature.cache.FeatureCache`. ``extract_file(path, extractor)`` featurises one recording
-(e.g. a user's recording for ``seld.py predict``).
+(e.g. a user's recording for ``seld.py predict``). :class:`CropFeatures` featurises crops of recordings on the fly
+(the STFT of the crop alone, as the official AV baseline's training windows: ``data.official_crop_stft``).
 """
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 import yaml
 from tqdm import tqdm
 
-from feature.base import FeatureConfig, FeatureExtractor, build_extractor, extractor_class, extractor_names
+from feature.base import (FeatureConfig, FeatureExtractor, build_extractor, extractor_class, extractor_names,
+                          with_official_val_padding)
 from feature.cache import FEATURE_DTYPES, STATS_FILE, FeatureCache, cache_folder
 from feature.labels import read_adpit_targets
-from util.audio_io import read_audio
+from util.audio_io import audio_info, read_audio
 from util.errors import InputError
 from util.fileio import atomic_path
 from util.layout import AUDIO_FORMATS, DatasetLayout, Recording
@@ -37,6 +40,57 @@ def extract_file(path: str | Path, extractor: FeatureExtractor) -> np.ndarray:
     """Features (C, T, F) float32 of one wav file; InputError on a wrong channel count / sample rate / corrupt file."""
     audio, _ = read_audio(path, channels=extractor.input_channels, sample_rate=extractor.config.sample_rate)
     return extractor.extract(audio)
+
+
+class CropFeatures:
+    """Features of a window computed from its audio crop alone, as the official AV baseline's training data loader
+    does (SELDDataSet._wav2spec: STFT with center=True of ``wav[o : o + (T - 1) hop]``, zero padded at the crop
+    edges), instead of a slice of the whole-recording features (which differs in the 2 first and 2 last frames).
+
+    ``crop(rec, start, frames)`` -> (C, frames, F) float32: frame m centred on sample ``(start + m) hop`` of the
+    recording, computed from samples ``[start hop, (start + frames - 1) hop)`` only (zeros outside the file). The
+    official validation padding is never applied here (training crops are centred). Picklable (DataLoader
+    workers): the extractor is built on first use. Equal to the official crops within 1e-5 of the largest
+    amplitude: tests/test_parity_official.py."""
+
+    def __init__(self, config: FeatureConfig, audio_paths: dict[Recording, Path]):
+        self.config = with_official_val_padding(config, False)
+        self.audio_paths = {rec: Path(p) for rec, p in audio_paths.items()}
+        self._extractor: FeatureExtractor | None = None
+        self._lengths: dict[Recording, int] = {}
+
+    def _audio(self, rec: Recording, lo: int, hi: int, channels: int) -> np.ndarray:
+        """Samples [lo, hi) of a recording (channels, hi - lo) float32, zeros outside the file."""
+        path = self.audio_paths[rec]
+        if rec not in self._lengths:
+            self._lengths[rec] = int(audio_info(path).frames)
+        n = self._lengths[rec]
+        out = np.zeros((channels, hi - lo), dtype=np.float32)
+        a, b = max(lo, 0), min(hi, n)
+        if b > a:
+            try:
+                data, _ = sf.read(str(path), start=a, stop=b, dtype="float32", always_2d=True)
+            except Exception as exc:  # soundfile raises several types for corrupt files
+                raise InputError(path, f"corrupt or truncated audio ({exc})") from exc
+            out[:, a - lo:a - lo + len(data)] = data.T
+        return out
+
+    def __call__(self, rec: Recording, start: int, frames: int) -> np.ndarray:
+        """Features of the window of ``frames`` frames starting at feature frame ``start``."""
+        return self.at_sample(rec, start * self.config.hop_length, frames)
+
+    def at_sample(self, rec: Recording, start_sample: int, frames: int) -> np.ndarray:
+        """Features (C, frames, F) of the crop starting at any sample (the official offsets are sample-exact)."""
+        if self._extractor is None:
+            self._extractor = build_extractor(self.config)
+        hop = self.config.hop_length
+        crop = self._audio(rec, start_sample, start_sample + (frames - 1) * hop, self._extractor.input_channels)
+        # one hop of zeros more: the centred STFT pads with zeros anyway, and the extractor then yields >= frames
+        crop = np.pad(crop, ((0, 0), (0, hop)))
+        return self._extractor.extract(crop)[:, :frames]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_extractor": None}
 
 
 def _source_signature(*paths: Path | None) -> list[Any]:

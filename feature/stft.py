@@ -3,6 +3,8 @@
 Arrays are (channels, frames, bins). The STFT is computed for all channels in one vectorised call
 (no per-channel Python loop), centred (frame t is centred on sample t * hop, zero padding at the ends),
 with a periodic Hann window of ``win_length`` samples zero-padded to ``n_fft``, unnormalised (like librosa).
+With the official validation padding (feature.base.OFFICIAL_VAL_PADDING) the audio is instead preceded by
+``n_fft - hop`` zeros and not centred: frame t covers samples [t hop - (n_fft - hop), t hop + hop).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from feature.base import FeatureConfig
+from feature.base import OFFICIAL_VAL_PADDING, FeatureConfig
 
 #: frames transformed per block (the windowed-frame temporary stays at a few MB for any recording length)
 STFT_BLOCK_FRAMES: int = 128
@@ -28,12 +30,14 @@ def analysis_window(win_length: int, n_fft: int) -> np.ndarray:
 
 def stft(audio: np.ndarray, config: FeatureConfig, num_frames: int | None = None) -> np.ndarray:
     """Complex64 spectrogram (C, T, n_fft // 2 + 1) of audio (C, N): the first ``num_frames`` frames (at most and
-    by default all N // hop + 1 of them); frame t is centred on sample t * hop.
+    by default all N // hop + 1 of them); frame t is centred on sample t * hop (official validation padding:
+    covers [t hop - (n_fft - hop), t hop + hop), see the module docstring).
 
     Frames of every channel are cut as strided views of the zero-padded signal and transformed by one
     ``scipy.fft.rfft`` call over (C, T) (pocketfft in float32: about twice as fast as torch.stft on one core)."""
     n_fft, hop = config.n_fft, config.hop_length
-    padded = np.pad(np.asarray(audio, dtype=np.float32), ((0, 0), (n_fft // 2, n_fft // 2)))
+    lead = n_fft - hop if config.get(OFFICIAL_VAL_PADDING, False) else n_fft // 2
+    padded = np.pad(np.asarray(audio, dtype=np.float32), ((0, 0), (lead, n_fft - lead)))
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop][:, :num_frames]
     window = analysis_window(config.win_length, n_fft)
     out = np.empty((*frames.shape[:2], config.num_bins), dtype=np.complex64)

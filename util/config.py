@@ -46,6 +46,13 @@ class DataConfig:
     official_label_offset: bool = False     # training-window labels with get_label's truncated sub-frame offset
     #                                         int(frac(start_s * 10) * 10): some windows get the labels of a
     #                                         window one 10 ms frame earlier (feature.labels.window_label_index)
+    official_val_padding: bool = False      # whole-recording features (validation, evaluate, predict) as the
+    #                                         official WavConvertor: n_fft - hop zeros prepended, no centring, so
+    #                                         frames are centred 16 samples earlier than training crops
+    #                                         (feature.base); it is stored in the resolved feature config
+    official_crop_stft: bool = False        # training windows = STFT of the audio crop alone (centred, zero padded
+    #                                         at the crop edges) as the official data loader, not slices of the
+    #                                         whole-recording features (feature.extract.CropFeatures)
 
 
 @dataclass
