@@ -40,6 +40,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "evaluate a checkpoint on a dataset split: .npy outputs, CSVs, metrics table and JSON"),
     Subcommand("predict", "seld_predictor", "add_predict_arguments", "run_predict",
                "run a checkpoint on recordings without labels: CSVs and DOA-trajectory plots"),
+    Subcommand("import-official", "seld_predictor", "add_import_arguments", "run_import",
+               "convert a state_dict of the official AV baseline (params_*.pth) into a checkpoint of this project"),
     Subcommand("score", "metrics.scoring", "add_score_arguments", "run_score",
                "score a folder of prediction CSVs against reference metadata (DCASE2023 / DCASE2024)"),
 )

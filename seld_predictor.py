@@ -168,8 +168,8 @@ import torch  # noqa: E402
 from net import build_model  # noqa: E402
 from net.spec import InputSpec  # noqa: E402
 from seld_data_loader import crop_padded, inference_windows  # noqa: E402
-from util.checkpoint import load_checkpoint  # noqa: E402
-from util.config import InferenceConfig, RunConfig, config_from_dict  # noqa: E402
+from util.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, read_state_dict, save_checkpoint  # noqa: E402
+from util.config import InferenceConfig, RunConfig, config_from_dict, config_to_dict  # noqa: E402
 from util.layout import list_recordings  # noqa: E402
 
 try:  # matplotlib without a display
@@ -211,10 +211,66 @@ class LoadedModel:
 DOA_NETWORKS: tuple[str, ...] = ("seldnet", "av_vit")
 
 
+def official_baseline_config(audio_format: str = "foa") -> RunConfig:
+    """The run config of a network trained by the official AV baseline (sony/audio-visual-seld-dcase2023):
+    ``avcrnn`` on amp_phasediff features (13 classes, 3 tracks), one Gaussian-vector set per 1.27 s window, its
+    official data quirks on, and its inference settings (threshold 0.3, unification 15 deg, no smoothing, no
+    test-time augmentation, 128-frame windows every 1.2 s keeping 120 frames)."""
+    from feature.base import extractor_class, with_official_val_padding
+
+    cfg = RunConfig(name="official_avcrnn")
+    cfg.data.audio_format, cfg.data.feature, cfg.data.visual = audio_format, "amp_phasediff", "vectors"
+    cfg.data.window_s, cfg.data.augment, cfg.data.masking, cfg.data.equalize_db = 1.28, False, False, 0.0
+    cfg.data.official_label_offset = cfg.data.official_val_padding = cfg.data.official_crop_stft = True
+    cfg.model.name = "avcrnn"
+    cfg.inference = dataclasses.replace(cfg.inference, threshold=AV_BASELINE_THRESHOLD,
+                                        merge_deg=DEFAULT_MERGE_ANGLE_DEG, smooth_frames=1, tta=1, window_s=0.0,
+                                        hop_s=1.2, keep_margin_s=0.04)
+    cfg.features = with_official_val_padding(extractor_class("amp_phasediff").default_config(), True).to_dict()
+    return cfg
+
+
+def official_checkpoint(state: dict[str, torch.Tensor], audio_format: str = "foa") -> dict:
+    """A checkpoint of this project (the dict :func:`load_model` reads) from an official AudioVisualCRNN
+    state_dict (its tensor names: net.avcrnn.OFFICIAL_NAMES); ValueError when the names do not match."""
+    from feature.base import FeatureConfig, build_extractor
+    from net.avcrnn import from_official_state_dict
+    from util.conventions import NUM_CLASSES, VISUAL_NUM_BOXES, VISUAL_NUM_POINTS
+
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in from_official_state_dict(state).items()}
+    cfg = official_baseline_config(audio_format)
+    extractor = build_extractor(FeatureConfig.from_dict(cfg.features))
+    channels, bins = extractor.feature_shape
+    spec = InputSpec(audio_channels=channels, audio_bins=bins, window_frames=128,
+                     frames_per_label=extractor.frames_per_label, visual="vectors",
+                     visual_shape=(2, VISUAL_NUM_BOXES, VISUAL_NUM_POINTS), num_classes=NUM_CLASSES)
+    return {"format": CHECKPOINT_FORMAT, "config": config_to_dict(cfg), "model": weights,
+            "input_spec": dataclasses.asdict(spec),
+            "feature_stats": {"mean": torch.zeros(channels, bins), "std": torch.ones(channels, bins)}}
+
+
+def read_model_checkpoint(checkpoint: str | Path) -> dict:
+    """A training checkpoint of this project, or an official AV-baseline state_dict (``params_*.pth`` or
+    ``.safetensors``, detected by its tensor names) converted by :func:`official_checkpoint`."""
+    from net.avcrnn import OFFICIAL_NAMES, is_official_state_dict
+
+    state = read_state_dict(checkpoint)
+    if state is None:
+        return load_checkpoint(checkpoint)
+    if not is_official_state_dict(state):
+        known = len(set(state) & set(OFFICIAL_NAMES))
+        raise InputError(checkpoint, f"a plain state_dict, but not the official AudioVisualCRNN's ({known} of its "
+                                     f"{len(OFFICIAL_NAMES)} tensor names, {len(state)} tensors)")
+    try:
+        return official_checkpoint(state)
+    except ValueError as exc:
+        raise InputError(checkpoint, str(exc)) from exc
+
+
 def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Rebuild a network, its input spec and feature statistics from a training checkpoint (safe loading);
-    InputError when the checkpoint does not fit this code."""
-    ckpt = load_checkpoint(checkpoint)
+    """Rebuild a network, its input spec and feature statistics from a training checkpoint or an official
+    AV-baseline state_dict (safe loading); InputError when the checkpoint does not fit this code."""
+    ckpt = read_model_checkpoint(checkpoint)
     try:
         cfg = config_from_dict(ckpt["config"])
         spec_d = dict(ckpt["input_spec"])
@@ -491,11 +547,36 @@ def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[s
     return results
 
 
+# ----------------------------------------------------------------------------------- seld.py import-official
+def add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``seld.py import-official``."""
+    parser.add_argument("--checkpoint", required=True, type=Path,
+                        help="state_dict saved by the official AV baseline (params_*.pth) or a .safetensors file")
+    parser.add_argument("--out", required=True, type=Path, help="checkpoint of this project to write (.pt)")
+    parser.add_argument("--format", default="foa", choices=("foa", "mic"), help="audio it was trained on")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Convert an official AV-baseline state_dict into a checkpoint of this project (evaluate / predict read the
+    official file directly too, as FOA)."""
+    state = read_state_dict(args.checkpoint)
+    if state is None:
+        raise InputError(args.checkpoint, "not a readable state_dict (torch.save of name -> tensor, or .safetensors)")
+    try:
+        payload = official_checkpoint(state, args.format)
+    except ValueError as exc:
+        raise InputError(args.checkpoint, str(exc)) from exc
+    save_checkpoint(args.out, {k: v for k, v in payload.items() if k != "format"})
+    print(f"wrote {args.out}: avcrnn with the official weights ({args.format}, amp_phasediff, official settings)")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ seld.py predict
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``seld.py predict``."""
     parser.add_argument("--checkpoint", required=True, type=Path, nargs="+",
-                        help="training checkpoint (best.pt / last.pt); several: run them as an ensemble")
+                        help="training checkpoint (best.pt / last.pt) or an official AV-baseline state_dict "
+                             "(params_*.pth); several: run them as an ensemble")
     parser.add_argument("--input", required=True, type=Path, help="a wav file or a folder of wav files (recursive)")
     parser.add_argument("--out", required=True, type=Path, help="output folder for .npy, .csv and _doa.png files")
     parser.add_argument("--detections", type=Path, default=None,

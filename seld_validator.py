@@ -97,7 +97,8 @@ def validate(infer: Inference, cache: FeatureCache, recordings: Sequence[Recordi
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``seld.py evaluate``."""
     parser.add_argument("--checkpoint", required=True, type=Path, nargs="+",
-                        help="training checkpoint (best.pt / last.pt); several: evaluate them as an ensemble")
+                        help="training checkpoint (best.pt / last.pt) or an official AV-baseline state_dict "
+                             "(params_*.pth); several: evaluate them as an ensemble")
     parser.add_argument("--data-dir", required=True, type=Path, help="dataset root (STARSS23 layout, with metadata)")
     parser.add_argument("--split", default="test", choices=("train", "test"), help="split to evaluate (default test)")
     parser.add_argument("--out", required=True, type=Path, help="output folder (npy, CSVs, metrics.json, PNG)")

@@ -3,6 +3,10 @@
 A training checkpoint is a dict ``{"format": CHECKPOINT_FORMAT, "config": <RunConfig dict>, "model": state_dict,
 "optimizer": ..., "iteration": int, "epoch_state": ..., "rng": rng_state(), "best": ..., "feature_stats": ...}``;
 only plain Python types and tensors, so the safe loader reads it.
+
+:func:`read_state_dict` reads a plain state_dict file (``{name: tensor}``: ``torch.save`` of a state_dict, as the
+official AV baseline writes its ``params_*.pth``, or ``.safetensors``) for the import of official checkpoints
+(seld_predictor.load_model).
 """
 from __future__ import annotations
 
@@ -73,3 +77,25 @@ def _to_plain(obj: Any) -> Any:
     if isinstance(obj, tuple):
         return [_to_plain(o) for o in obj]
     return obj
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor] | None:
+    """A plain state_dict (name -> tensor) from a ``.safetensors`` file or a ``torch.save`` file (read with
+    ``weights_only=True``); None when the file holds something else or cannot be read that way (a training
+    checkpoint, a corrupt file: :func:`load_checkpoint` reports those)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable file is load_checkpoint's to report
+        return None
+    if not isinstance(state, dict) or not state or \
+            not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        return None
+    return dict(state)
