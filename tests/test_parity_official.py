@@ -18,7 +18,7 @@ import torch
 import seld
 from feature.base import build_extractor, extractor_class, with_official_val_padding
 from feature.extract import CropFeatures
-from feature.labels import read_adpit_targets, window_targets
+from feature.labels import read_adpit_targets, window_label_index, window_targets
 from net.adpit import ADPITLoss
 from net.avcrnn import AVCRNN, to_official_state_dict
 from seld_predictor import load_model
@@ -247,3 +247,54 @@ def test_box_vectors_equal_the_official(golden):
         mine = frame_vectors(boxes[:n], scores, spec)
         assert np.abs(mine - gold).max() < TOL
     assert z["n_boxes"].min() == 0 and z["n_boxes"].max() == spec.num_boxes
+
+
+# --------------------------------------------------------------------------- the official options in training
+def test_training_with_the_official_options(tiny_dataset, tmp_path):
+    """avcrnn on amp_phasediff with data.official_crop_stft / official_label_offset / official_val_padding: the
+    dataset's windows are the crops' own STFT and the official labels at any start frame, the validation cache
+    holds the officially padded features, and a few iterations train and validate."""
+    import seld_trainer
+    from feature.base import FeatureConfig
+    from seld_data_loader import WindowKey
+    from util.config import RunConfig
+    from util.layout import DatasetLayout
+
+    cfg = RunConfig(name="official")
+    cfg.data.data_dir, cfg.data.cache_dir = str(tiny_dataset), str(tmp_path / "cache")
+    cfg.data.feature, cfg.data.window_s, cfg.data.num_workers = "amp_phasediff", 1.28, 0
+    cfg.data.augment, cfg.data.masking, cfg.data.equalize_db = False, False, 0.0
+    cfg.data.official_crop_stft = cfg.data.official_label_offset = cfg.data.official_val_padding = True
+    cfg.model.name = "avcrnn"
+    cfg.train.batch_size, cfg.train.max_iters, cfg.train.val_every, cfg.train.device = 2, 3, 3, "cpu"
+    cfg.train.warmup_iters, cfg.train.checkpoint_every, cfg.train.log_every = 1, 1000, 1000
+    cfg.inference.hop_s, cfg.inference.keep_margin_s = 1.2, 0.04
+    trainer = seld_trainer.Trainer(cfg, tmp_path / "run", progress=False)
+    features = FeatureConfig.from_dict(cfg.features)
+    assert features.get("official_val_padding") is True and trainer.window_frames == 128
+
+    dataset, rec = trainer.dataset, trainer.dataset.recordings[0]
+    start = 10 * 13 + 3                                       # 1.33 s: 3 frames into a label frame
+    item = dataset[WindowKey(0, start)]
+    audio_path = DatasetLayout(tiny_dataset).audio_path("foa", rec)
+    crops = CropFeatures(features, {rec: audio_path})
+    np.testing.assert_array_equal(item["audio"], crops(rec, start, 128))
+    official = window_targets(dataset.cache.labels(rec), start, 128, 1, 10, 240, 24000, official_offset=True)
+    np.testing.assert_array_equal(item["target"], official)
+    # known answers of the official offset: at 1.43 s it truncates 3 to 2 (the label frames of the start one frame
+    # earlier); at 1.33 s it does not, but the last frame (wide index 130) lies past the 13 filled label frames
+    frames = np.arange(128)
+    idx, labelled = window_label_index(143, frames, 10, 240, 24000, 1.27, official_offset=True)
+    assert np.array_equal(idx, (142 + frames) // 10) and labelled.all()
+    idx, labelled = window_label_index(133, frames, 10, 240, 24000, 1.27, official_offset=True)
+    assert np.array_equal(idx, (133 + frames) // 10) and labelled[:127].all() and not labelled[127]
+    assert not item["target"][127].any()
+    idx, labelled = window_label_index(143, frames, 10, 240, 24000, 1.27)   # the corrected default
+    assert np.array_equal(idx, (143 + frames) // 10) and labelled.all()
+    # the cache (validation) holds the officially padded whole-recording features
+    audio, _ = read_audio(audio_path)
+    np.testing.assert_array_equal(np.asarray(dataset.cache.features(rec)), _amp_phasediff(True).extract(audio))
+
+    result = trainer.run()
+    assert len(result["losses"]) == 3 and all(np.isfinite(result["losses"]))
+    assert (Path(result["run_dir"]) / "val" / "metrics.json").is_file()
