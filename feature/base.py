@@ -7,11 +7,11 @@ float32 with ``T = num_frames(N)``: exactly ``frames_per_label`` feature frames 
 ``official_val_padding`` (an ``extra`` setting, set by :func:`with_official_val_padding` from the run config
 ``data.official_val_padding``; official AV-baseline quirk) computes the frames as the official validation /
 inference path (WavConvertor) does: audio trimmed to a multiple of the hop, ``n_fft - hop`` zeros prepended, STFT
-without centring, so frame ``t`` covers samples ``[t hop - (n_fft - hop), t hop + hop)``: centred
-``n_fft / 2 - (n_fft - hop) + hop / 2`` ... i.e. 16 samples earlier than the centred frames for 512 / 240;
-frames past the trimmed audio are zeros (the official pads its array with zero frames: the 4 leading and 128
-trailing zero frames are the windowing's, zeros outside this array). Equal to the official validation array
-within 1e-5 of the largest amplitude: tests/test_parity_official.py.
+without centring, so frame ``t`` covers samples ``[t hop - (n_fft - hop), t hop + hop)``, centred on
+``t hop - (n_fft / 2 - hop)``: 16 samples earlier than the centred frames for n_fft 512 / hop 240. Frames past
+the trimmed audio are zeros. The official array also has 4 leading and 128 trailing zero frames: those are the
+windowing's business here (zeros outside this array; official array frame ``k`` = this array's frame ``k - 4``).
+Equal to the official validation array within 1e-5 of the largest amplitude: tests/test_parity_official.py.
 
 Extractors register themselves with :func:`register_extractor`; :func:`extractor_names` feeds the CLI choices
 and :func:`build_extractor` makes one from a name and optional overrides of its config.
