@@ -49,7 +49,8 @@ class DataConfig:
     official_val_padding: bool = False      # whole-recording features (validation, evaluate, predict) as the
     #                                         official WavConvertor: n_fft - hop zeros prepended, no centring, so
     #                                         frames are centred 16 samples earlier than training crops
-    #                                         (feature.base); it is stored in the resolved feature config
+    #                                         (feature.base); stored in the resolved feature config (so also the
+    #                                         training windows' source unless official_crop_stft)
     official_crop_stft: bool = False        # training windows = STFT of the audio crop alone (centred, zero padded
     #                                         at the crop edges) as the official data loader, not slices of the
     #                                         whole-recording features (feature.extract.CropFeatures)
