@@ -38,7 +38,7 @@ from feature.foa import mix_logmel_iv
 from feature.labels import merge_adpit
 from feature.visual import merge_person_slots
 from util.config import DataConfig
-from util.conventions import NUM_AUDIO_CHANNELS
+from util.conventions import LABEL_FPS, NUM_AUDIO_CHANNELS
 from util.errors import InputError
 from util.layout import Recording
 
@@ -380,14 +380,67 @@ def make_train_loader(dataset: SELDWindows, sampler: WindowSampler, batch_size: 
                       multiprocessing_context="spawn" if num_workers > 0 else None)
 
 
-def inference_windows(num_frames: int, window_frames: int, hop_frames: int, frames_per_label: int) -> list[int]:
-    """Window starts covering a whole recording: 0, hop, 2 hop, ... (label-aligned) until the end is reached."""
+def inference_windows(num_frames: int, window_frames: int, hop_frames: int, frames_per_label: int,
+                      margin_frames: int = 0) -> list[int]:
+    """Window starts covering a whole recording on the exact grid: window k starts at k * hop - margin, so that its
+    kept part (the window less ``margin_frames`` at each end) begins at k * hop, label-aligned; windows follow
+    until the kept parts reach the end. Negative starts and windows past the end are zero-padded."""
     if hop_frames <= 0 or hop_frames % frames_per_label:
         raise ValueError(f"inference hop of {hop_frames} frames must be a positive multiple of {frames_per_label}")
-    starts = [0]
-    while starts[-1] + window_frames < num_frames:
+    starts = [-margin_frames]
+    while starts[-1] + window_frames - margin_frames < num_frames:
         starts.append(starts[-1] + hop_frames)
     return starts
+
+
+def official_window_times(duration_s: float, hop_s: float) -> np.ndarray:
+    """The AV baseline's window start times (SELDDetector.set_duration): ``np.arange(0, duration, hop)``, or up to
+    ``duration + hop`` when the duration is a multiple of the hop (float remainder 0 or within 1e-10 of the hop;
+    then a window starts at the very end)."""
+    rest = duration_s % hop_s
+    if rest == 0 or abs(rest - hop_s) < 1e-10:
+        return np.arange(0, duration_s + hop_s, hop_s)
+    return np.arange(0, duration_s, hop_s)
+
+
+@dataclass(frozen=True)
+class WindowGrid:
+    """The sliding windows over one recording, in feature frames: the network input of window k is
+    ``features[starts[k] : starts[k] + window]`` (zero-padded outside the recording); its output frames from
+    ``margin`` on are kept. ``label_starts`` is None on the exact grid (kept outputs are placed by their feature
+    frame and overlaps averaged); on the AV baseline's float grid it is the label frame the kept block of ``hop``
+    frames of window k is written to (its 100 ms groups become label frames label_starts[k], +1, ...)."""
+
+    starts: tuple[int, ...]
+    window: int
+    hop: int
+    margin: int
+    label_starts: tuple[int, ...] | None = None
+
+    @property
+    def official(self) -> bool:
+        return self.label_starts is not None
+
+
+def window_grid(num_frames: int, window_frames: int, hop_frames: int, margin_frames: int, frames_per_label: int,
+                official: bool = False) -> WindowGrid:
+    """The windows of a recording of ``num_frames`` feature frames: the exact grid (:func:`inference_windows`), or
+    with ``official`` the AV baseline's float grid: start times t = :func:`official_window_times` (duration =
+    num_frames / frames per second, hop = hop_frames / frames per second, as the baseline's 1.2 s), network input
+    from feature frame int(t * fps) - margin (the baseline's whole-file array has ``margin`` leading zero frames
+    and is cut at int(t * fps)), kept block written to label frame int(t * 10). The float products truncate:
+    int(3.5999999999999996 * 100) = 359, so some windows start one feature frame early and, from 10.8 s on,
+    some blocks one label frame early (a frame written twice, the next block's last frame never); the last
+    window's rows run past the end."""
+    if not official:
+        return WindowGrid(tuple(inference_windows(num_frames, window_frames, hop_frames, frames_per_label,
+                                                  margin_frames)), window_frames, hop_frames, margin_frames)
+    if hop_frames <= 0 or hop_frames % frames_per_label:
+        raise ValueError(f"inference hop of {hop_frames} frames must be a positive multiple of {frames_per_label}")
+    fps = frames_per_label * LABEL_FPS
+    times = official_window_times(num_frames / fps, hop_frames / fps)
+    return WindowGrid(tuple(int(t * fps) - margin_frames for t in times), window_frames, hop_frames, margin_frames,
+                      tuple(int(t * LABEL_FPS) for t in times))
 
 
 class CachedVisualSource:
