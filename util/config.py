@@ -162,6 +162,27 @@ def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+#: Named run presets (``seld.py train --config NAME``, ``RECIPE=NAME`` for the scripts): ``configs/NAME.yaml``.
+PRESET_DIR: Path = Path(__file__).resolve().parents[1] / "configs"
+
+
+def preset_names() -> list[str]:
+    """The names of the presets in :data:`PRESET_DIR`."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A config file: ``name_or_path`` itself when it is a file, else the preset ``configs/<name>.yaml``;
+    InputError when neither exists."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    preset = PRESET_DIR / f"{path.name}.yaml"
+    if path.suffix == "" and path.name == str(name_or_path) and preset.is_file():
+        return preset
+    raise InputError(path, f"config file not found (presets: {', '.join(preset_names()) or 'none'})")
+
+
 def load_config(path: str | Path) -> RunConfig:
     """Read a YAML or JSON config; InputError names the file on bad content."""
     path = Path(path)
