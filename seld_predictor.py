@@ -9,12 +9,18 @@ Axis ``A`` holds ``x, y, z`` (direction scaled by the activity: the vector lengt
 ``A = 4``, the source distance in metres (Multi-ACCDDOA, DCASE2024). A flattened ``(T, NUM_TRACKS * A *
 NUM_CLASSES)`` array in that (track, axis, class) order, as the DCASE baselines save it, is accepted too.
 
-Decoding (the DCASE2023 / AV-baseline rule): in each frame and class, a track is active when its xyz length is
-greater than the class threshold (default 0.5; the AV baseline used 0.3). Active tracks of the same class whose
-directions are closer than the merge angle (default 15 deg) are merged - connected pairs form one group - into a
-single event whose vector (and distance) is the mean of the group's; its track number is the group's lowest track.
+Decoding, the project's rule (:func:`decode_multi_accdoa`, the DCASE2023 audio-only baseline's style): in each
+label frame and class, a track is active when its xyz length is greater than the class threshold (default 0.5;
+the AV baseline used 0.3). Active tracks of the same class whose directions are closer than the merge angle
+(default 15 deg) are merged - connected pairs form one group - into a single event whose vector (and distance)
+is the mean of the group's; its track number is the group's lowest track. A network with outputs faster than
+the label rate (``avcrnn``: 10 ms) is decoded from each label frame's mean vector (:class:`FramedOutput`).
 With ``smooth_frames`` = k > 1 the output is first averaged over k label frames centred on each frame
 (:func:`smooth_output`; the project's inference default is 5, the baselines' rule is 1 = none).
+
+The AV baseline's own rule (:func:`decode_official`, ``inference.official_decoding``) decodes the 10 ms outputs
+of each label frame by mean clipped lengths and length-weighted mean ANGLES, as its SELDDetector does;
+:func:`decode_recording` picks the rule.
 """
 from __future__ import annotations
 
