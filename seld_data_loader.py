@@ -4,8 +4,9 @@ Nothing is decoded or detected here: features and labels come from ``feature.cac
 ``data.official_crop_stft``, window features from the audio crop alone: ``feature.extract.CropFeatures``), visual
 inputs (Gaussian vectors or video frames, one array per recording at the label rate) from a cached visual source.
 
-A window is ``window_frames`` feature frames starting at feature frame ``start`` (any frame; may be negative or run
-past the end: zero padding, i.e. the training mean after standardisation, and inactive labels). One item is::
+A window is ``window_frames`` feature frames starting at feature frame ``start``, a multiple of the network's output
+hop (a label-frame boundary for label-rate networks); it may start before 0 or run past the end: zero padding, i.e.
+the training mean after standardisation, and inactive labels. One item is::
 
     audio   (C, window_frames, F) float32, standardised with the training statistics
     target  (window_frames / output_hop, 6, 5, 13) float32 ADPIT targets at the network's output rate
@@ -15,8 +16,9 @@ past the end: zero padding, i.e. the training mean after standardisation, and in
             (absent when there is no visual input)
 
 An epoch tiles every training recording with consecutive windows after a random shift (so it covers all training
-audio once: ``len(sampler)`` windows), in a random order; both depend only on (seed, epoch), and an epoch can be
-resumed part-way (``skip``). With DDP every rank takes its own share of the same permutation. With
+audio once: ``len(sampler)`` windows), in a random order (``data.sampling: tiled``), or draws as many windows of
+recordings chosen uniformly at uniform offsets on the output-frame grid (``random_crop``, the AV baseline's
+sampling); both depend only on (seed, epoch), and an epoch can be resumed part-way (``skip``). With DDP every rank takes its own share of the same permutation. With
 augmentation on, every window also draws one of 16 FOA rotations/reflections (:class:`FoaRotations`), applied
 to features, targets and visual inputs alike; with mixing on (``mix_prob``), a share of the windows get a second
 window of the epoch (with its own transform and a random level) played on top: features mixed as uncorrelated
@@ -41,7 +43,7 @@ from feature.foa import mix_logmel_iv
 from feature.labels import merge_adpit, window_targets
 from feature.visual import merge_person_slots
 from util.config import DataConfig
-from util.conventions import NUM_AUDIO_CHANNELS
+from util.conventions import LABEL_FPS, NUM_AUDIO_CHANNELS
 from util.errors import InputError
 from util.layout import Recording
 
@@ -274,6 +276,8 @@ class SELDWindows(Dataset):
         of its feature frames lie inside the recording."""
         rec = self.recordings[key.rec]
         fpl = self.frames_per_label
+        if key.start % self.output_hop:
+            raise ValueError(f"window start {key.start} is not on the output-frame grid ({self.output_hop} frames)")
         if self.crop_features is not None:
             feats = self.crop_features(rec, key.start, self.window_frames)
         else:
@@ -303,13 +307,13 @@ class SELDWindows(Dataset):
         return out
 
 
-def epoch_windows(num_frames: Sequence[int], window_frames: int, frames_per_label: int, seed: int,
-                  epoch: int, num_augmentations: int = 1, mix_prob: float = 0.0) -> list[WindowKey]:
-    """The windows of one epoch: each recording tiled once after a random shift, then shuffled; each window
-    draws a spatial transform in [0, num_augmentations) and, with probability ``mix_prob``, another window of
-    the epoch (as drawn) to mix in at a level in MIX_GAIN_DB (from a stream of its own: without mixing the
-    windows are those of earlier versions)."""
-    rng = np.random.default_rng([seed, epoch])
+#: Training window sampling schemes (``data.sampling``).
+SAMPLING_SCHEMES: tuple[str, ...] = ("tiled", "random_crop")
+
+
+def _tiled_keys(rng: np.random.Generator, num_frames: Sequence[int], window_frames: int,
+                frames_per_label: int) -> list[WindowKey]:
+    """Every recording tiled once with consecutive label-aligned windows after a random shift, shuffled."""
     keys = []
     for r, total in enumerate(num_frames):
         count = max(1, math.ceil(total / window_frames))
@@ -318,10 +322,44 @@ def epoch_windows(num_frames: Sequence[int], window_frames: int, frames_per_labe
         for k in range(count):
             start = k * window_frames - shift
             keys.append(WindowKey(r, frames_per_label * math.floor(start / frames_per_label)))
-    order = rng.permutation(len(keys))
+    return [keys[i] for i in rng.permutation(len(keys))]
+
+
+def _random_crop_keys(rng: np.random.Generator, num_frames: Sequence[int], window_frames: int, step: int,
+                      count: int) -> list[WindowKey]:
+    """``count`` windows, each of a recording drawn uniformly (with replacement) at a start drawn uniformly from
+    the multiples of ``step`` that keep the window inside the recording (0 when it is shorter than a window): the
+    AV baseline's sampling (a file by ``random.choice``, a crop offset by ``select_time``)."""
+    recs = rng.integers(0, len(num_frames), count)
+    slots = np.array([max(0, (n - window_frames) // step) for n in num_frames])
+    starts = step * rng.integers(0, slots[recs] + 1)
+    return [WindowKey(int(r), int(s)) for r, s in zip(recs, starts)]
+
+
+def epoch_length(num_frames: Sequence[int], window_frames: int) -> int:
+    """Windows per epoch: as many as tile every recording once (also for random crops, whose epochs are a
+    bookkeeping unit of the same size)."""
+    return sum(max(1, math.ceil(n / window_frames)) for n in num_frames)
+
+
+def epoch_windows(num_frames: Sequence[int], window_frames: int, frames_per_label: int, seed: int,
+                  epoch: int, num_augmentations: int = 1, mix_prob: float = 0.0, sampling: str = "tiled",
+                  crop_step: int = 1) -> list[WindowKey]:
+    """The windows of one epoch: ``tiled``, each recording tiled once after a random shift, then shuffled;
+    ``random_crop``, :func:`epoch_length` windows of recordings drawn uniformly at uniform offsets on a grid of
+    ``crop_step`` feature frames. Each window draws a spatial transform in [0, num_augmentations) and, with
+    probability ``mix_prob``, another window of the epoch (as drawn) to mix in at a level in MIX_GAIN_DB (from a
+    stream of its own: without mixing the windows are those of earlier versions)."""
+    if sampling not in SAMPLING_SCHEMES:
+        raise ValueError(f"unknown window sampling {sampling!r} ({', '.join(SAMPLING_SCHEMES)})")
+    rng = np.random.default_rng([seed, epoch])
+    if sampling == "tiled":
+        keys = _tiled_keys(rng, num_frames, window_frames, frames_per_label)
+    else:
+        keys = _random_crop_keys(rng, num_frames, window_frames, crop_step, epoch_length(num_frames, window_frames))
     augs = rng.integers(0, num_augmentations, len(keys)) if num_augmentations > 1 else np.zeros(len(keys), int)
     mask_seeds = rng.integers(0, 2 ** 31, len(keys))
-    windows = [dataclasses.replace(keys[i], aug=int(a), mask_seed=int(m)) for i, a, m in zip(order, augs, mask_seeds)]
+    windows = [dataclasses.replace(k, aug=int(a), mask_seed=int(m)) for k, a, m in zip(keys, augs, mask_seeds)]
     if mix_prob <= 0 or len(windows) < 2:
         return windows
     mix_rng = np.random.default_rng([seed, epoch, 1])
@@ -334,10 +372,14 @@ def epoch_windows(num_frames: Sequence[int], window_frames: int, frames_per_labe
 
 class WindowSampler(Sampler):
     """Yields the :class:`WindowKey` s of an epoch for one rank; ``set_epoch(epoch, skip)`` selects the epoch and
-    how many of this rank's windows were already consumed (resume)."""
+    how many of this rank's windows were already consumed (resume). ``sampling`` / ``crop_step``: see
+    :func:`epoch_windows`."""
 
     def __init__(self, num_frames: Sequence[int], window_frames: int, frames_per_label: int, seed: int,
-                 rank: int = 0, world_size: int = 1, num_augmentations: int = 1, mix_prob: float = 0.0):
+                 rank: int = 0, world_size: int = 1, num_augmentations: int = 1, mix_prob: float = 0.0,
+                 sampling: str = "tiled", crop_step: int = 1):
+        if sampling not in SAMPLING_SCHEMES:
+            raise ValueError(f"unknown window sampling {sampling!r} ({', '.join(SAMPLING_SCHEMES)})")
         self.num_frames = list(num_frames)
         self.num_augmentations = num_augmentations
         self.mix_prob = mix_prob
@@ -346,6 +388,8 @@ class WindowSampler(Sampler):
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
+        self.sampling = sampling
+        self.crop_step = crop_step
         self.epoch = 0
         self.skip = 0
 
@@ -355,7 +399,7 @@ class WindowSampler(Sampler):
 
     def _rank_keys(self) -> list[WindowKey]:
         keys = epoch_windows(self.num_frames, self.window_frames, self.frames_per_label, self.seed, self.epoch,
-                             self.num_augmentations, self.mix_prob)
+                             self.num_augmentations, self.mix_prob, self.sampling, self.crop_step)
         per_rank = math.ceil(len(keys) / self.world_size)
         keys = keys + keys[: per_rank * self.world_size - len(keys)]  # pad so every rank gets the same count
         return keys[self.rank::self.world_size]
@@ -364,8 +408,7 @@ class WindowSampler(Sampler):
         return iter(self._rank_keys()[self.skip:])
 
     def __len__(self) -> int:
-        total = sum(max(1, math.ceil(n / self.window_frames)) for n in self.num_frames)
-        return math.ceil(total / self.world_size) - self.skip
+        return math.ceil(epoch_length(self.num_frames, self.window_frames) / self.world_size) - self.skip
 
 
 def collate(items: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
@@ -384,14 +427,67 @@ def make_train_loader(dataset: SELDWindows, sampler: WindowSampler, batch_size: 
                       multiprocessing_context="spawn" if num_workers > 0 else None)
 
 
-def inference_windows(num_frames: int, window_frames: int, hop_frames: int, frames_per_label: int) -> list[int]:
-    """Window starts covering a whole recording: 0, hop, 2 hop, ... (label-aligned) until the end is reached."""
+def inference_windows(num_frames: int, window_frames: int, hop_frames: int, frames_per_label: int,
+                      margin_frames: int = 0) -> list[int]:
+    """Window starts covering a whole recording on the exact grid: window k starts at k * hop - margin, so that its
+    kept part (the window less ``margin_frames`` at each end) begins at k * hop, label-aligned; windows follow
+    until the kept parts reach the end. Negative starts and windows past the end are zero-padded."""
     if hop_frames <= 0 or hop_frames % frames_per_label:
         raise ValueError(f"inference hop of {hop_frames} frames must be a positive multiple of {frames_per_label}")
-    starts = [0]
-    while starts[-1] + window_frames < num_frames:
+    starts = [-margin_frames]
+    while starts[-1] + window_frames - margin_frames < num_frames:
         starts.append(starts[-1] + hop_frames)
     return starts
+
+
+def official_window_times(duration_s: float, hop_s: float) -> np.ndarray:
+    """The AV baseline's window start times (SELDDetector.set_duration): ``np.arange(0, duration, hop)``, or up to
+    ``duration + hop`` when the duration is a multiple of the hop (float remainder 0 or within 1e-10 of the hop;
+    then a window starts at the very end)."""
+    rest = duration_s % hop_s
+    if rest == 0 or abs(rest - hop_s) < 1e-10:
+        return np.arange(0, duration_s + hop_s, hop_s)
+    return np.arange(0, duration_s, hop_s)
+
+
+@dataclass(frozen=True)
+class WindowGrid:
+    """The sliding windows over one recording, in feature frames: the network input of window k is
+    ``features[starts[k] : starts[k] + window]`` (zero-padded outside the recording); its output frames from
+    ``margin`` on are kept. ``label_starts`` is None on the exact grid (kept outputs are placed by their feature
+    frame and overlaps averaged); on the AV baseline's float grid it is the label frame the kept block of ``hop``
+    frames of window k is written to (its 100 ms groups become label frames label_starts[k], +1, ...)."""
+
+    starts: tuple[int, ...]
+    window: int
+    hop: int
+    margin: int
+    label_starts: tuple[int, ...] | None = None
+
+    @property
+    def official(self) -> bool:
+        return self.label_starts is not None
+
+
+def window_grid(num_frames: int, window_frames: int, hop_frames: int, margin_frames: int, frames_per_label: int,
+                official: bool = False) -> WindowGrid:
+    """The windows of a recording of ``num_frames`` feature frames: the exact grid (:func:`inference_windows`), or
+    with ``official`` the AV baseline's float grid: start times t = :func:`official_window_times` (duration =
+    num_frames / frames per second, hop = hop_frames / frames per second, as the baseline's 1.2 s), network input
+    from feature frame int(t * fps) - margin (the baseline's whole-file array has ``margin`` leading zero frames
+    and is cut at int(t * fps)), kept block written to label frame int(t * 10). The float products truncate:
+    int(3.5999999999999996 * 100) = 359, so some windows start one feature frame early and, from 10.8 s on,
+    some blocks one label frame early (a frame written twice, the next block's last frame never); the last
+    window's rows run past the end."""
+    if not official:
+        return WindowGrid(tuple(inference_windows(num_frames, window_frames, hop_frames, frames_per_label,
+                                                  margin_frames)), window_frames, hop_frames, margin_frames)
+    if hop_frames <= 0 or hop_frames % frames_per_label:
+        raise ValueError(f"inference hop of {hop_frames} frames must be a positive multiple of {frames_per_label}")
+    fps = frames_per_label * LABEL_FPS
+    times = official_window_times(num_frames / fps, hop_frames / fps)
+    return WindowGrid(tuple(int(t * fps) - margin_frames for t in times), window_frames, hop_frames, margin_frames,
+                      tuple(int(t * LABEL_FPS) for t in times))
 
 
 class CachedVisualSource:

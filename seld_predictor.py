@@ -9,16 +9,24 @@ Axis ``A`` holds ``x, y, z`` (direction scaled by the activity: the vector lengt
 ``A = 4``, the source distance in metres (Multi-ACCDDOA, DCASE2024). A flattened ``(T, NUM_TRACKS * A *
 NUM_CLASSES)`` array in that (track, axis, class) order, as the DCASE baselines save it, is accepted too.
 
-Decoding (the DCASE2023 / AV-baseline rule): in each frame and class, a track is active when its xyz length is
-greater than the class threshold (default 0.5; the AV baseline used 0.3). Active tracks of the same class whose
-directions are closer than the merge angle (default 15 deg) are merged - connected pairs form one group - into a
-single event whose vector (and distance) is the mean of the group's; its track number is the group's lowest track.
+Decoding, the project's rule (:func:`decode_multi_accdoa`, the DCASE2023 audio-only baseline's style): in each
+label frame and class, a track is active when its xyz length is greater than the class threshold (default 0.5;
+the AV baseline used 0.3). Active tracks of the same class whose directions are closer than the merge angle
+(default 15 deg) are merged - connected pairs form one group - into a single event whose vector (and distance)
+is the mean of the group's; its track number is the group's lowest track. A network with outputs faster than
+the label rate (``avcrnn``: 10 ms) is decoded from each label frame's mean vector (:class:`FramedOutput`).
 With ``smooth_frames`` = k > 1 the output is first averaged over k label frames centred on each frame
 (:func:`smooth_output`; the project's inference default is 5, the baselines' rule is 1 = none).
+
+The AV baseline's own rule (:func:`decode_official`, ``inference.official_decoding``) decodes the 10 ms outputs
+of each label frame by mean clipped lengths and length-weighted mean ANGLES, as its SELDDetector does;
+:func:`decode_recording` picks the rule.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +139,126 @@ def decode_multi_accdoa(output: np.ndarray, threshold: float | Sequence[float] =
     return events
 
 
+@dataclass(frozen=True)
+class FramedOutput:
+    """The Multi-ACCDOA output of one recording grouped by label frame, before decoding.
+
+    ``values`` (N, P, 3, E, C): row n holds the P network output frames of label frame ``frames[n]`` (P =
+    feature frames per label frame / the network's output hop: 10 for the AV baseline's 10 ms outputs, 1 for
+    networks that output at the label rate). On the exact window grid ``frames`` is 0 .. N-1; on the AV
+    baseline's float grid (``inference.official_grid``) it follows the windows: a frame can appear twice, one
+    can be skipped, and the last window's rows run past the end of the recording.
+    """
+
+    values: np.ndarray
+    frames: np.ndarray
+
+    @classmethod
+    def from_label_rate(cls, output: np.ndarray) -> FramedOutput:
+        """A label-rate output (T, 3, E, C) as rows 0 .. T-1 of one output frame each."""
+        out = np.asarray(output)
+        return cls(out[:, None], np.arange(len(out)))
+
+    def label_rate(self) -> np.ndarray:
+        """(N, 3, E, C) float32: the mean of each row's output frames (row n = label frame ``frames[n]``)."""
+        return self.values.mean(axis=1, dtype=np.float64).astype(np.float32)
+
+    def reduced(self) -> FramedOutput:
+        """The same rows with their output frames averaged into one (P = 1)."""
+        return FramedOutput(self.label_rate()[:, None], self.frames)
+
+
+def _official_track_means(values: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per row, track and class of ``values`` (N, P, 3, 3|4, C): mean clipped length, activity (mean length >
+    threshold) and the length-weighted mean azimuth and elevation ANGLES (radians) over the P output frames."""
+    xyz = values[:, :, :, :AXES_DOA, :].astype(np.float64)
+    x, y, z = xyz[:, :, :, 0], xyz[:, :, :, 1], xyz[:, :, :, 2]           # (N, P, K, C)
+    azimuth = np.arctan2(y, x)
+    elevation = np.arctan2(z, np.sqrt(x ** 2 + y ** 2))
+    length = np.minimum(np.sqrt(x ** 2 + y ** 2 + z ** 2), 1.0)
+    mean_length = length.mean(axis=1)                                        # (N, K, C)
+    active = mean_length > thresholds
+    weight = length.sum(axis=1)
+    safe = np.where(active, weight, 1.0)
+    mean_az = np.where(active, (length * azimuth).sum(axis=1) / safe, np.nan)
+    mean_el = np.where(active, (length * elevation).sum(axis=1) / safe, np.nan)
+    return mean_length, active, mean_az, mean_el
+
+
+def _great_circle_rad_to_deg(az1: np.ndarray, el1: np.ndarray, az2: np.ndarray, el2: np.ndarray) -> np.ndarray:
+    """Great-circle angle in degrees between directions in radians, by the spherical law of cosines."""
+    cos = np.sin(el1) * np.sin(el2) + np.cos(el1) * np.cos(el2) * np.cos(np.abs(az1 - az2))
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+#: The three track pairs the AV baseline's unification looks at, in its order.
+_TRACK_PAIRS: tuple[tuple[int, int], ...] = ((0, 1), (1, 2), (2, 0))
+
+
+def decode_official(output: FramedOutput, threshold: float | Sequence[float] = AV_BASELINE_THRESHOLD,
+                    merge_angle_deg: float = DEFAULT_MERGE_ANGLE_DEG) -> list[Event]:
+    """Events of a framed 3-track output by the AV baseline's rule (SELDDetector of
+    sony/audio-visual-seld-dcase2023), row by row in ``output``'s order (frames as in ``output.frames``).
+
+    Per row (label frame), track and class: the vector length of every output frame is clipped at 1 and averaged;
+    the track is active when that mean length is greater than the class threshold; its direction is the
+    length-weighted mean of the output frames' azimuth and elevation ANGLES (not of the vectors: a track whose
+    direction crosses +-180 deg gets an azimuth near 0). Two tracks are similar when both are active and their
+    great-circle angle is below ``merge_angle_deg``. No similar pair: one event per active track; one pair: that
+    pair merged (angles weighted by the two mean lengths; track = the lower one) plus the third track if active;
+    two or more pairs: one event for all three (track 0). No distances (DCASE2023 outputs only)."""
+    values = np.asarray(output.values)
+    if values.ndim != 5 or values.shape[2] != len(_TRACK_PAIRS) or values.shape[3] not in (AXES_DOA, AXES_DOA_DIST):
+        raise ValueError(f"the official decoding needs (N, P, 3 tracks, 3, C) outputs, got {values.shape}")
+    thr = class_thresholds(threshold, values.shape[4])
+    length, active, az, el = _official_track_means(values, thr[None, None, :])
+    similar = np.zeros((len(_TRACK_PAIRS), *active.shape[:1], active.shape[2]), dtype=bool)  # (pair, N, C)
+    for p, (i, j) in enumerate(_TRACK_PAIRS):
+        both = active[:, i] & active[:, j]
+        with np.errstate(invalid="ignore"):
+            similar[p] = both & (_great_circle_rad_to_deg(az[:, i], el[:, i], az[:, j], el[:, j]) < merge_angle_deg)
+    events: list[Event] = []
+
+    def emit(n: int, c: int, tracks: tuple[int, ...]) -> None:
+        w = length[n, list(tracks), c]
+        a = float(np.sum(az[n, list(tracks), c] * w) / np.sum(w)) if len(tracks) > 1 else float(az[n, tracks[0], c])
+        e = float(np.sum(el[n, list(tracks), c] * w) / np.sum(w)) if len(tracks) > 1 else float(el[n, tracks[0], c])
+        events.append(Event(int(output.frames[n]), int(c), min(tracks), a / np.pi * 180, e / np.pi * 180, None))
+
+    for n, c in zip(*np.nonzero(active.any(axis=1))):
+        pairs = [p for p in range(len(_TRACK_PAIRS)) if similar[p, n, c]]
+        if len(pairs) >= 2:
+            emit(n, c, (0, 1, 2))
+        elif len(pairs) == 1:
+            i, j = _TRACK_PAIRS[pairs[0]]
+            other = 3 - i - j
+            if active[n, other, c]:
+                emit(n, c, (other,))
+            emit(n, c, (i, j))
+        else:
+            for k in range(len(_TRACK_PAIRS)):
+                if active[n, k, c]:
+                    emit(n, c, (k,))
+    return events
+
+
+def decode_recording(output: FramedOutput, threshold: float | Sequence[float] = DEFAULT_THRESHOLD,
+                     merge_angle_deg: float = DEFAULT_MERGE_ANGLE_DEG, smooth_frames: int = 1,
+                     official: bool = False) -> list[Event]:
+    """Events of one recording's framed output: ``official`` = the AV baseline's rule (:func:`decode_official`, on
+    the output frames), else the project's (:func:`decode_multi_accdoa` on each row's mean vector, so a direction
+    is a mean of vectors, correct across +-180 deg). ``smooth_frames`` > 1 first averages each output frame
+    position over that many rows (:func:`smooth_output`)."""
+    if official:
+        if output.values.shape[3] != AXES_DOA:
+            raise InputError(None, "inference.official_decoding has no distance output: use it with DOA-only models")
+        values = smooth_output(np.asarray(output.values), smooth_frames)
+        return decode_official(FramedOutput(values, output.frames), threshold, merge_angle_deg)
+    events = decode_multi_accdoa(output.label_rate(), threshold, merge_angle_deg, smooth_frames=smooth_frames)
+    frames = np.asarray(output.frames)
+    return [dataclasses.replace(e, frame=int(frames[e.frame])) for e in events]
+
+
 def write_events_csv(path: str | Path, events: Sequence[Event]) -> None:
     """Write decoded events as a prediction CSV (5-column polar, 6 with distance in metres), atomically."""
     write_prediction_csv(path, events)
@@ -160,14 +288,12 @@ def load_output_npy(path: str | Path) -> np.ndarray:
 # ============================================================== inference: checkpoints, sliding windows, predict
 # (owned by the training pipeline; uses the decoding and writers above)
 import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 
 import torch  # noqa: E402
 
 from net import build_model  # noqa: E402
 from net.spec import InputSpec  # noqa: E402
-from seld_data_loader import crop_padded, inference_windows  # noqa: E402
+from seld_data_loader import WindowGrid, crop_padded, window_grid  # noqa: E402
 from util.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, read_state_dict, save_checkpoint  # noqa: E402
 from util.config import InferenceConfig, RunConfig, config_from_dict, config_to_dict  # noqa: E402
 from util.layout import list_recordings  # noqa: E402
@@ -211,22 +337,22 @@ class LoadedModel:
 DOA_NETWORKS: tuple[str, ...] = ("seldnet", "av_vit")
 
 
-def official_baseline_config(audio_format: str = "foa") -> RunConfig:
-    """The run config of a network trained by the official AV baseline (sony/audio-visual-seld-dcase2023):
-    ``avcrnn`` on amp_phasediff features (13 classes, 3 tracks), one Gaussian-vector set per 1.27 s window, its
-    official data quirks on, and its inference settings (threshold 0.3, unification 15 deg, no smoothing, no
-    test-time augmentation, 128-frame windows every 1.2 s keeping 120 frames)."""
-    from feature.base import extractor_class, with_official_val_padding
+OFFICIAL_PRESET = "baseline_official"  # configs/<name>.yaml: the official recipe
 
-    cfg = RunConfig(name="official_avcrnn")
-    cfg.data.audio_format, cfg.data.feature, cfg.data.visual = audio_format, "amp_phasediff", "vectors"
-    cfg.data.window_s, cfg.data.augment, cfg.data.masking, cfg.data.equalize_db = 1.28, False, False, 0.0
-    cfg.data.official_label_offset = cfg.data.official_val_padding = cfg.data.official_crop_stft = True
-    cfg.model.name = "avcrnn"
-    cfg.inference = dataclasses.replace(cfg.inference, threshold=AV_BASELINE_THRESHOLD,
-                                        merge_deg=DEFAULT_MERGE_ANGLE_DEG, smooth_frames=1, tta=1, window_s=0.0,
-                                        hop_s=1.2, keep_margin_s=0.04)
-    cfg.features = with_official_val_padding(extractor_class("amp_phasediff").default_config(), True).to_dict()
+
+def official_baseline_config(audio_format: str = "foa") -> RunConfig:
+    """The run config of a network trained by the official AV baseline (sony/audio-visual-seld-dcase2023): the
+    preset ``configs/baseline_official.yaml`` (``avcrnn`` on amp_phasediff features, one Gaussian-vector set per
+    1.27 s window, every official quirk on, threshold 0.3, unification 15 deg, the official window grid and
+    decoding) for ``audio_format``, with its resolved feature config."""
+    from feature.base import extractor_class, with_official_val_padding
+    from util.config import load_config, resolve_config_path
+
+    cfg = load_config(resolve_config_path(OFFICIAL_PRESET))
+    cfg.name = "official_avcrnn"
+    cfg.data.audio_format = audio_format
+    cfg.features = with_official_val_padding(extractor_class(cfg.data.feature).default_config(),
+                                             cfg.data.official_val_padding).to_dict()
     return cfg
 
 
@@ -327,8 +453,9 @@ def visual_member(members: Sequence[LoadedModel]) -> LoadedModel:
 def window_plan(inference: InferenceConfig, train_window: int, frames_per_label: int, frame_shift_s: float,
                 output_hop: int) -> tuple[int, int, int]:
     """(window, hop, margin) in feature frames: window = ``window_s`` (0 = the training window), margin =
-    ``keep_margin_s`` dropped at inner window edges, hop = ``hop_s`` (0 = window - 2 margin); all rounded to
-    label frames (the window and margin to output frames)."""
+    ``keep_margin_s`` dropped at each window end, hop = ``hop_s`` (0 = window - 2 margin); all rounded to label
+    frames (the window and margin to output frames). With ``inference.official_grid`` the margin is the AV
+    baseline's cut, floor((window - hop) / 2) (4 frames of 10 ms for its 128-frame windows every 120 frames)."""
     def frames(seconds: float, step: int) -> int:
         return int(round(seconds / frame_shift_s / step)) * step
 
@@ -337,56 +464,125 @@ def window_plan(inference: InferenceConfig, train_window: int, frames_per_label:
     margin = frames(inference.keep_margin_s, output_hop)
     hop = frames(inference.hop_s, frames_per_label) if inference.hop_s > 0 else window - 2 * margin
     hop -= hop % frames_per_label
+    if inference.official_grid and hop > 0:
+        cut = (window - hop) // 2
+        if inference.keep_margin_s > 0 and margin != cut:
+            raise InputError(None, f"inference.official_grid keeps the middle {hop} of {window} frames (margin {cut}); "
+                                   f"inference.keep_margin_s asks for {margin}: set it to 0 or {cut} frames")
+        if cut % output_hop:
+            raise InputError(None, f"inference.official_grid: the margin of {cut} frames is not a multiple of the "
+                                   f"network's output hop {output_hop}")
+        margin = cut
     if window <= 0 or hop <= 0 or 2 * margin >= window:
         raise InputError(None, f"bad inference windows: window {window}, hop {hop}, margin {margin} feature frames")
     return window, hop, margin
 
 
+class WindowAssembler:
+    """Collects the network outputs (window / output_hop, 3, E, C) of the windows of a :class:`WindowGrid` into a
+    :class:`FramedOutput` of the recording (numpy only).
+
+    Exact grid: each window's output frames from ``margin`` to ``window - margin`` are placed at their feature
+    frames, overlaps averaged (frames no window keeps - a hop longer than the kept part - take the mean of the
+    full outputs covering them), then grouped by label frame: rows 0 .. T_label - 1. Official grid: the kept block
+    of each window (its output frames ``margin`` .. ``margin + hop``, the AV baseline's frames 4..123) is grouped
+    into hop / frames_per_label rows written to label frames ``label_starts[k]`` + 0, 1, ..., window after window,
+    as the baseline's SELDDetector does (rows repeat, skip and run past the end where its float grid does)."""
+
+    def __init__(self, grid: WindowGrid, num_frames: int, frames_per_label: int, output_hop: int):
+        if frames_per_label % output_hop or grid.window % output_hop or grid.margin % output_hop:
+            raise ValueError(f"output hop {output_hop} must divide {frames_per_label} frames per label frame, the "
+                             f"window ({grid.window}) and the margin ({grid.margin})")
+        self.grid, self.total, self.fpl, self.out_hop = grid, num_frames, frames_per_label, output_hop
+        self.per_label = frames_per_label // output_hop
+        self.n_out = num_frames // output_hop
+        self.blocks: dict[int, np.ndarray] = {}
+        self.sums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def add(self, index: int, output: np.ndarray) -> None:
+        """The output (window / output_hop, 3, E, C) of window ``index`` of the grid."""
+        g, h = self.grid, self.out_hop
+        if output.shape[0] != g.window // h:
+            raise ValueError(f"window output of {output.shape[0]} frames, expected {g.window // h}")
+        if g.official:
+            block = output[g.margin // h: (g.margin + g.hop) // h]
+            self.blocks[index] = block.reshape(g.hop // self.fpl, self.per_label, *output.shape[1:])
+            return
+        if self.sums is None:
+            shape = (self.n_out, *output.shape[1:])
+            self.sums = (np.zeros(shape), np.zeros(self.n_out), np.zeros(shape), np.zeros(self.n_out))
+        keep_sum, keep_cnt, full_sum, full_cnt = self.sums
+        s = g.starts[index]
+        first, n_win = s // h, output.shape[0]
+        lo = 0 if s <= 0 else g.margin // h
+        hi = n_win if s + g.window >= self.total else n_win - g.margin // h
+        for a, z, acc, cnt in ((lo, hi, keep_sum, keep_cnt), (0, n_win, full_sum, full_cnt)):
+            g0, g1 = max(first + a, 0), min(first + z, self.n_out)
+            if g1 > g0:
+                acc[g0:g1] += output[g0 - first:g1 - first]
+                cnt[g0:g1] += 1
+
+    def result(self) -> FramedOutput:
+        """The recording's :class:`FramedOutput` (every window of the grid must have been added)."""
+        g = self.grid
+        if g.official:
+            if len(self.blocks) != len(g.starts):
+                raise ValueError(f"{len(self.blocks)} of {len(g.starts)} window outputs added")
+            rows = g.hop // self.fpl
+            frames = np.concatenate([start + np.arange(rows) for start in g.label_starts])
+            return FramedOutput(np.concatenate([self.blocks[k] for k in range(len(g.starts))]).astype(np.float32),
+                                frames)
+        if self.sums is None:
+            raise ValueError("no window outputs added")
+        keep_sum, keep_cnt, full_sum, full_cnt = self.sums
+        merged = np.where(keep_cnt[:, None, None, None] > 0,
+                          keep_sum / np.maximum(keep_cnt, 1)[:, None, None, None],
+                          full_sum / np.maximum(full_cnt, 1)[:, None, None, None])
+        t_label = self.total // self.fpl
+        values = merged[: t_label * self.per_label].reshape(t_label, self.per_label, *merged.shape[1:])
+        return FramedOutput(values.astype(np.float32), np.arange(t_label))
+
+
 @torch.inference_mode()
-def sliding_window_inference(model: torch.nn.Module, features: np.ndarray, visual: np.ndarray | None,
-                             window: int, hop: int, margin: int, frames_per_label: int, device: torch.device,
-                             batch_size: int = 8, amp_dtype: torch.dtype | None = None) -> np.ndarray:
-    """Multi-ACCDOA output (T_label, 3, E, 13) of a whole recording.
+def sliding_window_outputs(model: torch.nn.Module, features: np.ndarray, visual: np.ndarray | None,
+                           window: int, hop: int, margin: int, frames_per_label: int, device: torch.device,
+                           batch_size: int = 8, amp_dtype: torch.dtype | None = None,
+                           official_grid: bool = False) -> FramedOutput:
+    """The framed Multi-ACCDOA output of a whole recording (:class:`WindowAssembler`).
 
     ``features`` (C, T, F) standardised, T = T_label * frames_per_label; ``visual`` (T_label, ...) or None.
-    Windows start every ``hop`` frames; each keeps its output except ``margin`` frames at inner edges
-    (the recording's first and last frames are always kept); overlapping kept outputs are averaged; the
-    output-rate result is averaged to label frames.
+    Windows of ``window`` frames on the exact grid (window k starts at k * hop - margin and keeps its output
+    frames from ``margin`` to ``window - margin``), or on the AV baseline's float grid (``official_grid``, see
+    ``seld_data_loader.window_grid``); both zero-pad outside the recording. A window's visual inputs begin at
+    the first label frame that starts inside it (the AV baseline's image at the window time, the start of its
+    kept block).
     """
     model.eval()
-    out_hop = int(model.output_hop)
     total = features.shape[1]
-    t_label = total // frames_per_label
-    n_out = total // out_hop
-    keep_sum = keep_cnt = full_sum = full_cnt = None
-    starts = inference_windows(total, window, hop, frames_per_label)
+    grid = window_grid(total, window, hop, margin, frames_per_label, official_grid)
+    assembler = WindowAssembler(grid, total, frames_per_label, int(model.output_hop))
     lw = -(-window // frames_per_label)
-    for b in range(0, len(starts), batch_size):
-        chunk = starts[b:b + batch_size]
+    for b in range(0, len(grid.starts), batch_size):
+        chunk = grid.starts[b:b + batch_size]
         audio = torch.from_numpy(np.stack([crop_padded(features, s, window, axis=1) for s in chunk])).to(device)
         vis = None
         if visual is not None:
-            vis = torch.from_numpy(np.stack([crop_padded(visual, s // frames_per_label, lw) for s in chunk])).to(device)
+            vis = torch.from_numpy(np.stack([crop_padded(visual, -(-s // frames_per_label), lw)
+                                             for s in chunk])).to(device)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             out = model(audio, vis).float().cpu().numpy()           # (b, window / out_hop, 3, E, C)
-        if keep_sum is None:
-            shape = (n_out, *out.shape[2:])
-            keep_sum, full_sum = np.zeros(shape, np.float64), np.zeros(shape, np.float64)
-            keep_cnt, full_cnt = np.zeros(n_out), np.zeros(n_out)
-        n_win = out.shape[1]
-        for s, o in zip(chunk, out):
-            first = s // out_hop
-            lo = 0 if s <= 0 else margin // out_hop
-            hi = n_win if s + window >= total else n_win - margin // out_hop
-            for a, z, acc, cnt in ((lo, hi, keep_sum, keep_cnt), (0, n_win, full_sum, full_cnt)):
-                g0, g1 = max(first + a, 0), min(first + z, n_out)
-                if g1 > g0:
-                    acc[g0:g1] += o[g0 - first:g1 - first]
-                    cnt[g0:g1] += 1
-    merged = np.where(keep_cnt[:, None, None, None] > 0, keep_sum / np.maximum(keep_cnt, 1)[:, None, None, None],
-                      full_sum / np.maximum(full_cnt, 1)[:, None, None, None])
-    per_label = frames_per_label // out_hop
-    return merged[: t_label * per_label].reshape(t_label, per_label, *merged.shape[1:]).mean(axis=1).astype(np.float32)
+        for k, o in enumerate(out):
+            assembler.add(b + k, o)
+    return assembler.result()
+
+
+def sliding_window_inference(model: torch.nn.Module, features: np.ndarray, visual: np.ndarray | None,
+                             window: int, hop: int, margin: int, frames_per_label: int, device: torch.device,
+                             batch_size: int = 8, amp_dtype: torch.dtype | None = None) -> np.ndarray:
+    """Label-rate Multi-ACCDOA output (T_label, 3, E, 13) of a whole recording on the exact grid: the mean of each
+    label frame's output frames of :func:`sliding_window_outputs`."""
+    return sliding_window_outputs(model, features, visual, window, hop, margin, frames_per_label, device,
+                                  batch_size, amp_dtype).label_rate()
 
 
 #: Test-time augmentation sizes: FOA transforms 0..n-1 of ``seld_data_loader.FoaRotations`` (1 = none; 4 = the
@@ -404,7 +600,7 @@ def resolved_tta(tta: int, feature_name: str) -> int:
 
 
 def combine_outputs(outputs: Sequence[np.ndarray]) -> np.ndarray:
-    """One Multi-ACCDOA output (T_label, 3, E, 13) from several of the same recording (test-time transforms mapped
+    """One Multi-ACCDOA output (..., 3, E, 13) from several of the same recording (test-time transforms mapped
     back, ensemble members): per frame, track and class the direction of the mean xyz vector with the mean vector
     length (activity); a 4th axis (distance) is averaged. Averaging the vectors alone would shorten them wherever
     the outputs disagree on the direction, and drop detections below the threshold."""
@@ -414,20 +610,33 @@ def combine_outputs(outputs: Sequence[np.ndarray]) -> np.ndarray:
         return np.asarray(outputs[0], dtype=np.float32)
     stack = np.stack([np.asarray(o, dtype=np.float64) for o in outputs])
     mean = stack.mean(axis=0)
-    length = np.linalg.norm(stack[:, :, :, :3], axis=3, keepdims=True).mean(axis=0)
-    mean[:, :, :3] *= length / np.maximum(np.linalg.norm(mean[:, :, :3], axis=2, keepdims=True), 1e-12)
+    length = np.linalg.norm(stack[..., :3, :], axis=-2, keepdims=True).mean(axis=0)
+    mean[..., :3, :] *= length / np.maximum(np.linalg.norm(mean[..., :3, :], axis=-2, keepdims=True), 1e-12)
     return mean.astype(np.float32)
+
+
+def combine_framed(outputs: Sequence[FramedOutput], subframes: bool = False) -> FramedOutput:
+    """:func:`combine_outputs` of framed outputs of one recording on the same frames: per output frame with
+    ``subframes`` (the official decoding reads them), else per label frame (each row's mean first)."""
+    if not outputs:
+        raise ValueError("no outputs to combine")
+    first = outputs[0]
+    for o in outputs[1:]:
+        if not np.array_equal(o.frames, first.frames) or o.values.shape[1] != first.values.shape[1]:
+            raise InputError(None, "cannot combine outputs on different window grids or output rates")
+    parts = list(outputs) if subframes else [o.reduced() for o in outputs]
+    return FramedOutput(combine_outputs([o.values for o in parts]), first.frames)
 
 
 def transformed_outputs(model: torch.nn.Module, features: np.ndarray, stats: tuple[np.ndarray, np.ndarray],
                         visual: np.ndarray | None, visual_kind: str, plan: tuple[int, int, int], frames_per_label: int,
                         device: torch.device, inference: InferenceConfig, feature_name: str,
-                        amp_dtype: torch.dtype | None = None) -> list[np.ndarray]:
-    """The outputs (T_label, 3, E, 13) of one recording from its raw (unnormalised) features (C, T, F), one per
-    test-time transform (``inference.tta`` = n; 0: see :func:`resolved_tta`): the scene as it is, then rotated /
-    reflected by the FOA transforms 1..n-1 (features and visual input), each output's directions mapped back to
-    the original scene (``logmel_iv`` features only). ``plan`` = (window, hop, margin) of
-    :func:`sliding_window_inference`."""
+                        amp_dtype: torch.dtype | None = None) -> list[FramedOutput]:
+    """The framed outputs of one recording from its raw (unnormalised) features (C, T, F), one per test-time
+    transform (``inference.tta`` = n; 0: see :func:`resolved_tta`): the scene as it is, then rotated / reflected
+    by the FOA transforms 1..n-1 (features and visual input), each output's directions mapped back to the original
+    scene (``logmel_iv`` features only). ``plan`` = (window, hop, margin) of :func:`sliding_window_outputs`, on
+    the grid ``inference.official_grid`` selects."""
     from feature.cache import normalize_features
     from seld_data_loader import AUGMENTABLE_FEATURES, FoaRotations
 
@@ -443,10 +652,10 @@ def transformed_outputs(model: torch.nn.Module, features: np.ndarray, stats: tup
     for t in range(n):
         feats = normalize_features(rotations.features(features, t) if t else features, *stats)
         vis = rotations.visual(visual, t, visual_kind) if t and visual is not None else visual
-        out = sliding_window_inference(model, feats, vis, window, hop, margin, frames_per_label, device,
-                                       inference.batch_size, amp_dtype)
+        out = sliding_window_outputs(model, feats, vis, window, hop, margin, frames_per_label, device,
+                                     inference.batch_size, amp_dtype, inference.official_grid)
         if t:  # directions of the transformed scene -> the original scene (the matrices are orthogonal)
-            out[:, :, :3] = np.einsum("ba,tkbc->tkac", rotations.matrix(t), out[:, :, :3])
+            out.values[:, :, :, :3] = np.einsum("ba,npkbc->npkac", rotations.matrix(t), out.values[:, :, :, :3])
         outputs.append(out)
     return outputs
 
@@ -454,25 +663,26 @@ def transformed_outputs(model: torch.nn.Module, features: np.ndarray, stats: tup
 def infer_recording(model: torch.nn.Module, features: np.ndarray, stats: tuple[np.ndarray, np.ndarray],
                     visual: np.ndarray | None, visual_kind: str, plan: tuple[int, int, int], frames_per_label: int,
                     device: torch.device, inference: InferenceConfig, feature_name: str,
-                    amp_dtype: torch.dtype | None = None) -> np.ndarray:
-    """Multi-ACCDOA output (T_label, 3, E, 13) of one recording: :func:`transformed_outputs` combined by
-    :func:`combine_outputs` (with ``inference.tta`` > 1, the mean direction with the mean activity of the
-    transformed runs)."""
-    return combine_outputs(transformed_outputs(model, features, stats, visual, visual_kind, plan, frames_per_label,
-                                               device, inference, feature_name, amp_dtype))
+                    amp_dtype: torch.dtype | None = None) -> FramedOutput:
+    """The framed output of one recording: :func:`transformed_outputs` combined by :func:`combine_framed` (with
+    ``inference.tta`` > 1, the mean direction with the mean activity of the transformed runs; per output frame
+    with ``inference.official_decoding``, else per label frame)."""
+    return combine_framed(transformed_outputs(model, features, stats, visual, visual_kind, plan, frames_per_label,
+                                              device, inference, feature_name, amp_dtype),
+                          subframes=inference.official_decoding)
 
 
 def infer_ensemble(members: Sequence[LoadedModel], features: np.ndarray, visual: np.ndarray | None,
-                   inference: InferenceConfig) -> np.ndarray:
-    """Multi-ACCDOA output of one recording from one or several trained models (an ensemble, e.g. training seeds):
+                   inference: InferenceConfig) -> FramedOutput:
+    """The framed output of one recording from one or several trained models (an ensemble, e.g. training seeds):
     every member's outputs over the test-time transforms, each with its own feature statistics and windows, combined
-    by :func:`combine_outputs`. ``inference.window_s`` = 0 uses each member's training window."""
+    by :func:`combine_framed`. ``inference.window_s`` = 0 uses each member's training window."""
     outputs = []
     for m in members:
         outputs += transformed_outputs(m.model, features, (m.mean, m.std), visual, m.spec.visual,
                                        m.window_plan(inference), m.frames_per_label, m.device, inference,
                                        m.feature_name)
-    return combine_outputs(outputs)
+    return combine_framed(outputs, subframes=inference.official_decoding)
 
 
 def plot_doa_trajectory(pred: Sequence[Event], ref: Sequence[Event] | None = None, title: str = "",
@@ -538,9 +748,9 @@ def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[s
             visual = np.zeros(shape, np.float32 if first.spec.visual == "vectors" else np.uint8) if v is None \
                 else crop_padded(np.asarray(v), 0, t_label)
         output = infer_ensemble(members, feats, visual, inference)
-        events = decode_multi_accdoa(output, inference.threshold, inference.merge_deg,
-                                     smooth_frames=inference.smooth_frames)
-        save_output_npy(out_dir / f"{name}.npy", output)
+        events = decode_recording(output, inference.threshold, inference.merge_deg, inference.smooth_frames,
+                                  inference.official_decoding)
+        save_output_npy(out_dir / f"{name}.npy", output.label_rate())
         write_events_csv(out_dir / f"{name}.csv", events)
         plt.close(plot_doa_trajectory(events, None, name, out_dir / f"{name}_doa.png", t_label))
         results[name] = events

@@ -43,8 +43,8 @@ from feature.extract import CropFeatures, build_feature_cache
 from net import build_model
 from net.adpit import ADPITLoss
 from net.spec import InputSpec
-from seld_data_loader import (AUGMENTABLE_FEATURES, LEVEL_CHANNELS, FoaRotations, SELDWindows, TimeFrequencyMasking,
-                              WindowSampler, build_visual_source, make_train_loader)
+from seld_data_loader import (AUGMENTABLE_FEATURES, LEVEL_CHANNELS, SAMPLING_SCHEMES, FoaRotations, SELDWindows,
+                              TimeFrequencyMasking, WindowSampler, build_visual_source, make_train_loader)
 from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, save_config
 from util.errors import InputError
@@ -69,6 +69,17 @@ def get_lr(it: int, cfg: TrainConfig) -> float:
         floor = cfg.min_lr_ratio * cfg.lr
         return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
     raise ValueError(f"unknown lr schedule {cfg.schedule!r} (cosine, step, constant)")
+
+
+def parameter_groups(model: nn.Module, weight_decay: float, decay_all: bool = False) -> list[dict[str, Any]]:
+    """Optimiser parameter groups: ``decay_all`` (the AV baseline's Adam) one group, weight decay on every
+    parameter; else no decay on tensors of one dimension (biases, normalisation weights)."""
+    if decay_all:
+        return [{"params": list(model.parameters()), "weight_decay": weight_decay}]
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (no_decay if p.dim() < 2 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -318,18 +329,19 @@ class Trainer:
         if cfg.data.mix > 0 and not self.dataset.can_mix:
             raise InputError(self.cache.folder, f"data.mix supports the features {', '.join(AUGMENTABLE_FEATURES)}, "
                                                 f"not {self.cache.feature_config.name}")
+        if cfg.data.sampling not in SAMPLING_SCHEMES:
+            raise InputError(None, f"data.sampling must be one of {', '.join(SAMPLING_SCHEMES)}, "
+                                   f"got {cfg.data.sampling!r}")
         self.sampler = WindowSampler(self.dataset.num_frames, self.window_frames, fpl, tc.seed, info.rank,
-                                     info.world_size, self.dataset.num_augmentations, cfg.data.mix)
+                                     info.world_size, self.dataset.num_augmentations, cfg.data.mix,
+                                     cfg.data.sampling, crop_step=self.model.output_hop)
         self.loader = make_train_loader(self.dataset, self.sampler, tc.batch_size, cfg.data.num_workers, seed=tc.seed,
                                         pin_memory=self.device.type == "cuda")
         if len(self.sampler) < tc.batch_size:
             raise InputError(self.cache.folder, f"only {len(self.sampler)} training windows per rank for batch size "
                                                 f"{tc.batch_size}; lower train.batch_size or data.window_s")
 
-        decay, no_decay = [], []
-        for n, p in self.model.named_parameters():
-            (no_decay if p.dim() < 2 else decay).append(p)
-        groups = [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        groups = parameter_groups(self.model, tc.weight_decay, tc.decay_all_params)
         if tc.optimizer == "adamw":
             self.optimizer = torch.optim.AdamW(groups, lr=tc.lr)
         elif tc.optimizer == "adam":
@@ -623,7 +635,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``seld.py train``."""
     from net import network_names
 
-    parser.add_argument("--config", type=Path, default=None, help="YAML/JSON run config (flags override it)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="YAML/JSON run config, or the name of a preset in configs/ (e.g. baseline_official: "
+                             "the official AV baseline); flags override it")
     parser.add_argument("--name", default=None, help="run name (folder runs/<timestamp>_<name>)")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="root of run folders (default runs)")
     parser.add_argument("--run-dir", type=Path, default=None, help="exact run folder instead of a timestamped one")
@@ -653,9 +667,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The run config: defaults < --config file < flags < --set overrides."""
-    from util.config import apply_overrides, load_config
+    from util.config import apply_overrides, load_config, resolve_config_path
 
-    cfg = load_config(args.config) if args.config is not None else RunConfig()
+    cfg = load_config(resolve_config_path(args.config)) if args.config is not None else RunConfig()
     items = [f"{key}={getattr(args, flag)}" for flag, key in TRAIN_FLAGS.items() if getattr(args, flag) is not None]
     if args.audio_only:
         items.append("model.audio_only=true")

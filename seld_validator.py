@@ -21,9 +21,9 @@ from feature.cache import FeatureCache
 from metrics.dcase_csv import read_reference_csv
 from metrics.scoring import format_table, score_events, write_result_json
 from seld_data_loader import crop_padded
-from seld_predictor import (TTA_SIZES, check_smooth_frames, decode_multi_accdoa, infer_ensemble, infer_recording,
-                            load_ensemble, plot_doa_trajectory, save_output_npy, visual_member, window_plan,
-                            write_events_csv)
+from seld_predictor import (TTA_SIZES, FramedOutput, check_smooth_frames, decode_recording, infer_ensemble,
+                            infer_recording, load_ensemble, plot_doa_trajectory, save_output_npy, visual_member,
+                            window_plan, write_events_csv)
 from util.config import InferenceConfig
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording
@@ -34,9 +34,9 @@ def format_result(result: dict[str, Any]) -> str:
     return format_table(result)
 
 
-#: Inference of one recording: raw (unnormalised) features (C, T, F) and visual input (or None) -> Multi-ACCDOA
-#: output (T_label, 3, E, 13).
-Inference = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+#: Inference of one recording: raw (unnormalised) features (C, T, F) and visual input (or None) -> its framed
+#: Multi-ACCDOA output (seld_predictor.FramedOutput).
+Inference = Callable[[np.ndarray, "np.ndarray | None"], FramedOutput]
 
 
 def model_inference(model: torch.nn.Module, cache: FeatureCache, inference: InferenceConfig, train_window: int,
@@ -56,7 +56,8 @@ def validate(infer: Inference, cache: FeatureCache, recordings: Sequence[Recordi
              inference: InferenceConfig, out_dir: str | Path, metric: str = "dcase2023", progress: bool = False,
              figure: bool = True) -> dict[str, Any]:
     """Infer every recording with ``infer`` (:func:`model_inference` or an ensemble), write npy + CSV outputs
-    (decoded with ``inference``'s threshold, merge angle and smoothing; the npy files hold the raw output), score
+    (decoded with ``inference``'s threshold, merge angle, smoothing and rule; the npy files hold the raw output at
+    the label rate, row n = the n-th decoded label frame: frame n on the exact grid), score
     them against the dataset's metadata CSVs.
 
     Returns the metrics.scoring result (plus ``figure``: the matplotlib figure of the first recording's DOA
@@ -74,9 +75,9 @@ def validate(infer: Inference, cache: FeatureCache, recordings: Sequence[Recordi
         if visual_source is not None:
             visual = crop_padded(np.asarray(visual_source(rec)), 0, t_label)
         output = infer(feats, visual)
-        events = decode_multi_accdoa(output, inference.threshold, inference.merge_deg,
-                                     smooth_frames=inference.smooth_frames)
-        save_output_npy(out_dir / "output" / rec.split_dir / f"{rec.name}.npy", output)
+        events = decode_recording(output, inference.threshold, inference.merge_deg, inference.smooth_frames,
+                                  inference.official_decoding)
+        save_output_npy(out_dir / "output" / rec.split_dir / f"{rec.name}.npy", output.label_rate())
         write_events_csv(out_dir / "pred" / rec.split_dir / f"{rec.name}.csv", events)
         refs[rec.name] = read_reference_csv(layout.metadata_path(rec))
         preds[rec.name] = events

@@ -10,6 +10,8 @@
 #   RUN_ROOT      root of run folders [runs]
 #   NAME          run name; runs/<timestamp>_${NAME} [per script]
 #   MAX_ITERS, BATCH_SIZE, LR, WINDOW, VAL_EVERY, DEVICE, WORKERS, SEED, MODEL, FEATURE, THRESHOLD
+#   RECIPE        a run preset configs/${RECIPE}.yaml that the training stage starts from (flags above still
+#                 override it); none = no preset [baseline_official when MODEL=avcrnn FEATURE=amp_phasediff, else none]
 #   TTA           test-time augmentation of the evaluation stage: 1, 4, 8 or 16 FOA transforms [checkpoint's]
 #   CPU_THREADS   torch CPU threads [1 on machines without CUDA, else torch's default]
 #   TRAIN_ARGS    extra arguments for `seld.py train` (e.g. "--set model.params={gru_hidden: 128}") [empty]
@@ -112,6 +114,17 @@ sys.exit(0 if os.path.realpath(d) == os.path.realpath(sys.argv[2]) else 1)' "$di
   done
 }
 
+# the run preset of the training stage: $RECIPE, or baseline_official for the AV baseline's network and features
+recipe_of() {  # MODEL FEATURE
+  if [[ -n "${RECIPE:-}" ]]; then
+    echo "$RECIPE"
+  elif [[ "$1" == avcrnn && "$2" == amp_phasediff ]]; then
+    echo baseline_official
+  else
+    echo none
+  fi
+}
+
 # stage 5: training; sets RUN_DIR. Resumes the latest unfinished run of this NAME on this dataset, skips a
 # finished one.
 stage_train() {  # FORMAT FEATURE MODEL VISUAL
@@ -136,9 +149,13 @@ stage_train() {  # FORMAT FEATURE MODEL VISUAL
     if [[ -z "$threads" ]]; then
       threads=$("$PY" -c 'import torch; print(0 if torch.cuda.is_available() else 1)')
     fi
-    log "train: $model on $feature ($format), visual $visual -> $RUN_DIR"
+    local recipe
+    recipe=$(recipe_of "$model" "$feature")
+    local -a preset=()
+    if [[ "$recipe" != none ]]; then preset=(--config "$recipe"); fi
+    log "train: $model on $feature ($format), visual $visual, recipe $recipe -> $RUN_DIR"
     # shellcheck disable=SC2086
-    "${launch[@]}" seld.py train --run-dir "$RUN_DIR" --name "$NAME" --data-dir "$DATA_DIR" --cache-dir "$CACHE_DIR" \
+    "${launch[@]}" seld.py train "${preset[@]}" --run-dir "$RUN_DIR" --name "$NAME" --data-dir "$DATA_DIR" --cache-dir "$CACHE_DIR" \
       --format "$format" --feature "$feature" --model "$model" --visual "$visual" \
       --set "train.cpu_threads=$threads" \
       ${MAX_ITERS:+--max-iters "$MAX_ITERS"} ${BATCH_SIZE:+--batch-size "$BATCH_SIZE"} ${LR:+--lr "$LR"} \

@@ -52,7 +52,7 @@ def scene(seed: int = 0) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
 
 def run(net: torch.nn.Module, tta: int, feats, stats, feature: str = "logmel_iv") -> np.ndarray:
     return infer_recording(net, feats, stats, None, "none", PLAN, FPL, torch.device("cpu"),
-                           InferenceConfig(tta=tta), feature)
+                           InferenceConfig(tta=tta), feature).label_rate()
 
 
 @pytest.mark.parametrize("tta", [4, 8, 16])

@@ -39,6 +39,9 @@ class DataConfig:
     equalize_db: float = 6.0                # random smooth filter of up to +-this dB on the log spectra; 0 = off
     #                                         (features in seld_data_loader.LEVEL_CHANNELS only)
     mix: float = 0.0                        # share of training windows with a second window mixed in (logmel_iv only)
+    sampling: str = "tiled"                 # tiled: each epoch tiles every recording once (shuffled);
+    #                                         random_crop: the AV baseline's, a recording drawn uniformly and a
+    #                                         uniform crop offset on the output-frame grid (seld_data_loader)
     train_split: str = "train"
     val_split: str = "test"
     num_workers: int = 1                    # DataLoader worker processes (0 = load in the training process)
@@ -73,6 +76,8 @@ class TrainConfig:
     optimizer: str = "adamw"                # adam | adamw
     lr: float = 5e-4                        # 1e-3 peaks early and drifts with the seed (docs/TRAINING.md)
     weight_decay: float = 1e-4
+    decay_all_params: bool = False          # weight decay on every parameter (the AV baseline's Adam); False: not
+    #                                         on biases and normalisation weights (tensors of one dimension)
     batch_size: int = 16
     max_iters: int = 3000
     schedule: str = "cosine"                # cosine | step | constant (all after a linear warmup)
@@ -104,6 +109,11 @@ class InferenceConfig:
     merge_deg: float = 15.0                 # same-class tracks closer than this are merged
     smooth_frames: int = 5                  # moving average of the output over this many label frames before
     #                                         decoding (odd; 1 = none, as in the DCASE baselines)
+    official_decoding: bool = False         # the AV baseline's SELDDetector rule on the output-rate frames (mean
+    #                                         clipped length, length-weighted mean azimuth / elevation ANGLES); False:
+    #                                         the label-frame mean vector (seld_predictor.decode_recording)
+    official_grid: bool = False             # the AV baseline's float window grid np.arange(0, duration, hop_s):
+    #                                         truncated starts, rows written twice / past the end; False: exact grid
     batch_size: int = 8
     tta: int = 0                            # test-time augmentation of evaluate / predict: mean over 1 (none), 4, 8
                                             # or 16 FOA transforms; 0 = 16 for logmel_iv features, else 1
@@ -162,6 +172,27 @@ def config_from_dict(d: dict[str, Any]) -> RunConfig:
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+#: Named run presets (``seld.py train --config NAME``, ``RECIPE=NAME`` for the scripts): ``configs/NAME.yaml``.
+PRESET_DIR: Path = Path(__file__).resolve().parents[1] / "configs"
+
+
+def preset_names() -> list[str]:
+    """The names of the presets in :data:`PRESET_DIR`."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A config file: ``name_or_path`` itself when it is a file, else the preset ``configs/<name>.yaml``;
+    InputError when neither exists."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    preset = PRESET_DIR / f"{path.name}.yaml"
+    if path.suffix == "" and path.name == str(name_or_path) and preset.is_file():
+        return preset
+    raise InputError(path, f"config file not found (presets: {', '.join(preset_names()) or 'none'})")
 
 
 def load_config(path: str | Path) -> RunConfig:
