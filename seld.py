@@ -40,6 +40,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "evaluate a checkpoint on a dataset split: .npy outputs, CSVs, metrics table and JSON"),
     Subcommand("predict", "seld_predictor", "add_predict_arguments", "run_predict",
                "run a checkpoint on recordings without labels: CSVs and DOA-trajectory plots"),
+    Subcommand("render", "render_video", "add_arguments", "run",
+               "draw prediction (and reference) events and person boxes onto a 360-degree video"),
     Subcommand("score", "metrics.scoring", "add_score_arguments", "run_score",
                "score a folder of prediction CSVs against reference metadata (DCASE2023 / DCASE2024)"),
 )

@@ -172,14 +172,6 @@ from util.checkpoint import load_checkpoint  # noqa: E402
 from util.config import InferenceConfig, RunConfig, config_from_dict  # noqa: E402
 from util.layout import list_recordings  # noqa: E402
 
-try:  # matplotlib without a display
-    import matplotlib
-
-    matplotlib.use("Agg")
-except ImportError:  # pragma: no cover
-    pass
-
-
 @dataclass
 class LoadedModel:
     """A trained network with everything needed to run it on new audio (rebuilt from the checkpoint alone)."""
@@ -421,37 +413,10 @@ def infer_ensemble(members: Sequence[LoadedModel], features: np.ndarray, visual:
 
 def plot_doa_trajectory(pred: Sequence[Event], ref: Sequence[Event] | None = None, title: str = "",
                         path: str | Path | None = None, num_frames: int | None = None):
-    """Azimuth vs time of predicted (and reference) events, coloured by class; saved as PNG when ``path``."""
-    import matplotlib.pyplot as plt
+    """Azimuth and elevation vs time of predicted (and reference) events: :func:`util.plots.plot_doa_trajectory`."""
+    from util.plots import plot_doa_trajectory as plot
 
-    from util.conventions import CLASS_NAMES, LABEL_HOP_S
-
-    fig, ax = plt.subplots(figsize=(10, 4))
-    cmap = plt.get_cmap("tab20")
-    if ref:
-        ax.scatter([e.frame * LABEL_HOP_S for e in ref], [e.azimuth for e in ref], s=18, marker="s", facecolors="none",
-                   edgecolors=[cmap(e.cls) for e in ref], linewidths=0.8, label="reference")
-    if pred:
-        ax.scatter([e.frame * LABEL_HOP_S for e in pred], [e.azimuth for e in pred], s=5,
-                   c=[cmap(e.cls) for e in pred], label="prediction")
-    present = sorted({e.cls for e in list(pred) + list(ref or [])})
-    for c in present:
-        ax.plot([], [], "o", color=cmap(c), label=CLASS_NAMES[c])
-    ax.set_ylim(-180, 180)
-    if num_frames:
-        ax.set_xlim(0, num_frames * LABEL_HOP_S)
-    ax.set_yticks(range(-180, 181, 90))
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("azimuth (deg)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if present:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
-    return fig
+    return plot(pred, ref, title, path, num_frames)
 
 
 def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[str, Path], out_dir: str | Path,
@@ -459,7 +424,6 @@ def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[s
                        progress: bool = True) -> dict[str, list[Event]]:
     """Run a loaded model (or an ensemble: :func:`load_ensemble`) on wav files (name -> path): writes
     ``<name>.npy``, ``<name>.csv`` and ``<name>_doa.png`` into ``out_dir``; returns the events per name."""
-    import matplotlib.pyplot as plt
     from tqdm import tqdm
 
     from feature.base import FeatureConfig, build_extractor
@@ -486,7 +450,7 @@ def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[s
                                      smooth_frames=inference.smooth_frames)
         save_output_npy(out_dir / f"{name}.npy", output)
         write_events_csv(out_dir / f"{name}.csv", events)
-        plt.close(plot_doa_trajectory(events, None, name, out_dir / f"{name}_doa.png", t_label))
+        plot_doa_trajectory(events, None, name, out_dir / f"{name}_doa.png", t_label)
         results[name] = events
     return results
 
