@@ -60,7 +60,7 @@ class Style:
     def for_height(cls, height: int) -> Style:
         """Sizes that stay readable from 180 to 960 pixel rows (and beyond)."""
         radius = max(3, int(round(0.02 * height)))
-        font = min(1.0, max(0.32, height / 600.0))
+        font = min(0.9, max(0.32, height / 720.0))
         return cls(radius=radius, ring=int(round(1.7 * radius)), ring_width=max(2, radius // 2),
                    outline=max(1, radius // 5), font_scale=font, text_width=1 if font < 0.6 else 2)
 
@@ -97,19 +97,51 @@ def _text(img: np.ndarray, text: str, x: int, y: int, style: Style, color=_LIGHT
     cv2.putText(img, text, (x, y), font, style.font_scale, color, style.text_width, cv2.LINE_AA)
 
 
-def _label(img: np.ndarray, text: str, column: float, row: float, offset: int, below: bool, style: Style) -> None:
-    """A marker's label beside it (right, or left when it would leave the frame), above or below its centre."""
-    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, style.font_scale, style.text_width)
-    height, width = img.shape[:2]
-    x = int(round(column)) + offset + 2
-    if x + tw > width:
-        x = int(round(column)) - offset - 2 - tw
-    y = int(round(row)) + (offset + th if below else -offset // 2)
-    _text(img, text, max(0, x), int(np.clip(y, th + 1, height - 2)), style)
+class LabelLayout:
+    """Greedy placement of a frame's marker labels: each goes beside its marker (right, else left; above for
+    predictions, below for references) at the first height, stepping away one text line at a time, where it
+    overlaps no label placed before it."""
+
+    #: Line steps tried away from the preferred height, in order.
+    STEPS: tuple[int, ...] = (0, 1, -1, 2, -2, 3, -3, 4, -4)
+
+    def __init__(self, img: np.ndarray, style: Style):
+        self.img, self.style = img, style
+        self.placed: list[tuple[int, int, int, int]] = []  # x1, y1, x2, y2 (y1 = top)
+
+    def _free(self, box: tuple[int, int, int, int]) -> bool:
+        x1, y1, x2, y2 = box
+        return all(x2 <= a1 or x1 >= a2 or y2 <= b1 or y1 >= b2 for a1, b1, a2, b2 in self.placed)
+
+    def add(self, text: str, column: float, row: float, offset: int, below: bool) -> None:
+        """Place and draw ``text`` beside the marker at (column, row) of radius ``offset``."""
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, self.style.font_scale, self.style.text_width)
+        height, width = self.img.shape[:2]
+        line = th + base + 2 * self.style.outline
+        right = int(round(column)) + offset + 2
+        left = int(round(column)) - offset - 2 - tw
+        sides = [x for x in (right, left) if 0 <= x and x + tw <= width] or [int(np.clip(right, 0, width - tw))]
+        y0 = int(round(row)) + (offset + th if below else -offset // 2)
+        choice = None
+        for step in self.STEPS:
+            for x in sides:
+                y = int(np.clip(y0 + step * line, th + 1, height - base - 1))
+                box = (x, y - th - self.style.outline, x + tw, y + base)
+                if self._free(box):
+                    choice = (x, y, box)
+                    break
+            if choice is not None:
+                break
+        if choice is None:
+            y = int(np.clip(y0, th + 1, height - base - 1))
+            choice = (sides[0], y, (sides[0], y - th, sides[0] + tw, y + base))
+        x, y, box = choice
+        self.placed.append(box)
+        _text(self.img, text, x, y, self.style)
 
 
-def draw_prediction(img: np.ndarray, event: Event, style: Style) -> None:
-    """A filled disc in the class colour (dark outline) and the class name."""
+def draw_prediction(img: np.ndarray, event: Event, style: Style, labels: LabelLayout | None = None) -> None:
+    """A filled disc in the class colour (dark outline); its class name through ``labels`` when given."""
     height, width = img.shape[:2]
     column, row = marker_position(event, width, height)
     color = CLASS_COLORS[event.cls]
@@ -117,21 +149,24 @@ def draw_prediction(img: np.ndarray, event: Event, style: Style) -> None:
         centre = _fixed(col, row)
         cv2.circle(img, centre, (style.radius + style.outline) << _SHIFT, _DARK, -1, cv2.LINE_AA, _SHIFT)
         cv2.circle(img, centre, style.radius << _SHIFT, color, -1, cv2.LINE_AA, _SHIFT)
-    _label(img, CLASS_NAMES[event.cls], column, row, style.radius, below=False, style=style)
+    if labels is not None:
+        labels.add(CLASS_NAMES[event.cls], column, row, style.radius, below=False)
 
 
-def draw_reference(img: np.ndarray, event: Event, style: Style, labelled: bool = True) -> None:
-    """A ring in the class colour (dark outline), labelled with the class name below it when ``labelled``."""
+def draw_reference(img: np.ndarray, event: Event, style: Style, labels: LabelLayout | None = None,
+                   nested: int = 0) -> None:
+    """A ring in the class colour (dark outline), ``nested`` ring widths outside the standard radius (for sources
+    sharing a direction); its class name through ``labels`` (below it) when given."""
     height, width = img.shape[:2]
     column, row = marker_position(event, width, height)
     color = CLASS_COLORS[event.cls]
+    radius = style.ring + nested * (style.ring_width + 2 * style.outline)
     for col in _wrapped(column, width):
         centre = _fixed(col, row)
-        cv2.circle(img, centre, style.ring << _SHIFT, _DARK, style.ring_width + 2 * style.outline, cv2.LINE_AA,
-                   _SHIFT)
-        cv2.circle(img, centre, style.ring << _SHIFT, color, style.ring_width, cv2.LINE_AA, _SHIFT)
-    if labelled:
-        _label(img, CLASS_NAMES[event.cls], column, row, style.ring, below=True, style=style)
+        cv2.circle(img, centre, radius << _SHIFT, _DARK, style.ring_width + 2 * style.outline, cv2.LINE_AA, _SHIFT)
+        cv2.circle(img, centre, radius << _SHIFT, color, style.ring_width, cv2.LINE_AA, _SHIFT)
+    if labels is not None:
+        labels.add(CLASS_NAMES[event.cls], column, row, radius, below=True)
 
 
 def draw_boxes(img: np.ndarray, boxes: np.ndarray, style: Style) -> None:
@@ -179,13 +214,26 @@ def render_frame(frame: np.ndarray, pred: Sequence[Event], ref: Sequence[Event] 
     if boxes is not None and len(boxes):
         draw_boxes(img, boxes, style)
     preds = [(e.cls, marker_position(e, width, height)) for e in pred]
+    unlabelled = []  # references with a prediction of their class inside the ring: its label names both
+    drawn: list[tuple[float, float]] = []
     for e in ref:
         col, row = marker_position(e, width, height)
-        near = any(c == e.cls and math.hypot(_seam_dx(col, pc, width), row - pr) < 2 * style.ring
-                   for c, (pc, pr) in preds)
-        draw_reference(img, e, style, labelled=not near)
+        unlabelled.append(any(c == e.cls and math.hypot(_seam_dx(col, pc, width), row - pr) < 2 * style.ring
+                              for c, (pc, pr) in preds))
+        nested = sum(math.hypot(_seam_dx(col, c, width), row - r) < style.ring_width for c, r in drawn)
+        draw_reference(img, e, style, nested=nested)  # sources in one direction: rings around each other
+        drawn.append((col, row))
     for e in pred:
         draw_prediction(img, e, style)
+    labels = LabelLayout(img, style)  # drawn last, on top of every marker; one label per class and place
+    named: set[tuple[int, int, int]] = set()
+    for e, kind in [(e, "pred") for e in pred] + [(e, "ref") for e, skip in zip(ref, unlabelled) if not skip]:
+        col, row = marker_position(e, width, height)
+        key = (e.cls, int(col // (2 * style.ring)), int(row // (2 * style.ring)))
+        if key not in named:
+            named.add(key)
+            labels.add(CLASS_NAMES[e.cls], col, row, style.radius if kind == "pred" else style.ring,
+                       below=kind == "ref")
     if time_s is not None:
         draw_legend(img, time_s, with_reference or bool(ref), boxes is not None, style)
     return img
