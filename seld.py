@@ -42,6 +42,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "run a checkpoint on recordings without labels: CSVs and DOA-trajectory plots"),
     Subcommand("import-official", "seld_predictor", "add_import_arguments", "run_import",
                "convert a state_dict of the official AV baseline (params_*.pth) into a checkpoint of this project"),
+    Subcommand("render", "render_video", "add_arguments", "run",
+               "draw prediction (and reference) events and person boxes onto a 360-degree video"),
     Subcommand("score", "metrics.scoring", "add_score_arguments", "run_score",
                "score a folder of prediction CSVs against reference metadata (DCASE2023 / DCASE2024)"),
 )

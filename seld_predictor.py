@@ -298,14 +298,6 @@ from util.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, read_state_dict,
 from util.config import InferenceConfig, RunConfig, config_from_dict, config_to_dict  # noqa: E402
 from util.layout import list_recordings  # noqa: E402
 
-try:  # matplotlib without a display
-    import matplotlib
-
-    matplotlib.use("Agg")
-except ImportError:  # pragma: no cover
-    pass
-
-
 @dataclass
 class LoadedModel:
     """A trained network with everything needed to run it on new audio (rebuilt from the checkpoint alone)."""
@@ -687,37 +679,10 @@ def infer_ensemble(members: Sequence[LoadedModel], features: np.ndarray, visual:
 
 def plot_doa_trajectory(pred: Sequence[Event], ref: Sequence[Event] | None = None, title: str = "",
                         path: str | Path | None = None, num_frames: int | None = None):
-    """Azimuth vs time of predicted (and reference) events, coloured by class; saved as PNG when ``path``."""
-    import matplotlib.pyplot as plt
+    """Azimuth and elevation vs time of predicted (and reference) events: :func:`util.plots.plot_doa_trajectory`."""
+    from util.plots import plot_doa_trajectory as plot
 
-    from util.conventions import CLASS_NAMES, LABEL_HOP_S
-
-    fig, ax = plt.subplots(figsize=(10, 4))
-    cmap = plt.get_cmap("tab20")
-    if ref:
-        ax.scatter([e.frame * LABEL_HOP_S for e in ref], [e.azimuth for e in ref], s=18, marker="s", facecolors="none",
-                   edgecolors=[cmap(e.cls) for e in ref], linewidths=0.8, label="reference")
-    if pred:
-        ax.scatter([e.frame * LABEL_HOP_S for e in pred], [e.azimuth for e in pred], s=5,
-                   c=[cmap(e.cls) for e in pred], label="prediction")
-    present = sorted({e.cls for e in list(pred) + list(ref or [])})
-    for c in present:
-        ax.plot([], [], "o", color=cmap(c), label=CLASS_NAMES[c])
-    ax.set_ylim(-180, 180)
-    if num_frames:
-        ax.set_xlim(0, num_frames * LABEL_HOP_S)
-    ax.set_yticks(range(-180, 181, 90))
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("azimuth (deg)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if present:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
-    return fig
+    return plot(pred, ref, title, path, num_frames)
 
 
 def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[str, Path], out_dir: str | Path,
@@ -725,7 +690,6 @@ def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[s
                        progress: bool = True) -> dict[str, list[Event]]:
     """Run a loaded model (or an ensemble: :func:`load_ensemble`) on wav files (name -> path): writes
     ``<name>.npy``, ``<name>.csv`` and ``<name>_doa.png`` into ``out_dir``; returns the events per name."""
-    import matplotlib.pyplot as plt
     from tqdm import tqdm
 
     from feature.base import FeatureConfig, build_extractor
@@ -752,7 +716,7 @@ def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[s
                                   inference.official_decoding)
         save_output_npy(out_dir / f"{name}.npy", output.label_rate())
         write_events_csv(out_dir / f"{name}.csv", events)
-        plt.close(plot_doa_trajectory(events, None, name, out_dir / f"{name}_doa.png", t_label))
+        plot_doa_trajectory(events, None, name, out_dir / f"{name}_doa.png", t_label)
         results[name] = events
     return results
 
@@ -790,10 +754,14 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, type=Path, help="a wav file or a folder of wav files (recursive)")
     parser.add_argument("--out", required=True, type=Path, help="output folder for .npy, .csv and _doa.png files")
     parser.add_argument("--detections", type=Path, default=None,
-                        help="folder of detection CSVs (object_detection.py) named like the wav files")
+                        help="folder of detection CSVs (object_detection.py) named like the wav files, or the "
+                             "detection file of a single --input wav")
     parser.add_argument("--video", type=Path, default=None,
-                        help="folder of mp4 videos named like the wav files (frames for av_vit; else run "
-                             "through --detector)")
+                        help="folder of mp4 videos named like the wav files, or the video of a single --input wav "
+                             "(frames for av_vit; else run through --detector unless --detections has them)")
+    parser.add_argument("--render", action="store_true",
+                        help="also write <name>_render.mp4: the predictions drawn onto the --video "
+                             "(render_video.py; the video's sound, else the wav's first channel)")
     parser.add_argument("--detector", default="fasterrcnn_mobilenet_v3_large_320_fpn",
                         help="detector backend for --video")
     parser.add_argument("--detector-weights", default=None, help="weights of the detector backend")
@@ -810,14 +778,32 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _visual_inputs(loaded: LoadedModel, names: dict[str, Path], args: argparse.Namespace) -> dict[str, np.ndarray]:
+def _files_by_name(path: Path | None, suffix: str, names: dict[str, Path]) -> dict[str, Path]:
+    """Files per recording name: those named like the recordings in a folder (searched recursively), or one file
+    given for the single recording of ``names``."""
+    if path is None:
+        return {}
+    if path.is_file():
+        if len(names) != 1:
+            raise InputError(path, f"one file for {len(names)} recordings: give a folder of {suffix} files named "
+                                   f"like the wav files")
+        return {next(iter(names)): path}
+    if not path.is_dir():
+        raise InputError(path, "file or folder not found")
+    return {p.stem: p for p in sorted(path.rglob(f"*{suffix}")) if not p.name.startswith(".")}
+
+
+def _visual_inputs(loaded: LoadedModel, names: dict[str, Path], args: argparse.Namespace,
+                   detections: dict | None = None) -> dict[str, np.ndarray]:
     """Visual inputs per recording at the label rate: Gaussian vectors from detection CSVs or from videos run
-    through a person detector (vector models), or 10 fps frames decoded from videos (``av_vit``)."""
+    through a person detector (vector models), or 10 fps frames decoded from videos (``av_vit``). The detections
+    read or computed are put into ``detections`` (name -> util.detection_io.Detections) when given."""
     kind = loaded.spec.visual
     if kind == "none" or loaded.config.model.audio_only:
         return {}
     found: dict[str, np.ndarray] = {}
-    videos = {p.stem: p for p in Path(args.video).rglob("*.mp4")} if args.video is not None else {}
+    videos = _files_by_name(args.video, ".mp4", names)
+    detections = {} if detections is None else detections
     if kind == "frames":
         from util.conventions import LABEL_FPS
         from util.video_io import iter_sampled_frames
@@ -831,16 +817,16 @@ def _visual_inputs(loaded: LoadedModel, names: dict[str, Path], args: argparse.N
         from util.detection_io import read_detections
 
         spec = VisualSpec(num_boxes=loaded.spec.visual_shape[1], num_points=loaded.spec.visual_shape[2])
-        if args.detections is not None:
-            files = {p.stem: p for p in Path(args.detections).rglob("*.csv")}
-            found.update({n: recording_vectors(read_detections(files[n]), spec) for n in names if n in files})
-        todo = [n for n in names if n in videos and n not in found]
+        files = _files_by_name(args.detections, ".csv", names)
+        detections.update({n: read_detections(files[n]) for n in names if n in files})
+        todo = [n for n in names if n in videos and n not in detections]
         if todo:
             from detection.base import build_detector
             from object_detection import detect_video
 
             detector = build_detector(args.detector, weights=args.detector_weights, device=str(loaded.device))
-            found.update({n: recording_vectors(detect_video(videos[n], detector), spec) for n in todo})
+            detections.update({n: detect_video(videos[n], detector) for n in todo})
+        found.update({n: recording_vectors(detections[n], spec) for n in names if n in detections})
     missing = sorted(set(names) - set(found))
     if missing:
         print(f"note: no visual input ({'--video' if kind == 'frames' else '--detections/--video'}) for "
@@ -868,7 +854,33 @@ def run_predict(args: argparse.Namespace) -> int:
         **{k: v for k, v in (("threshold", args.threshold), ("window_s", args.window), ("hop_s", args.hop),
                                  ("tta", args.tta), ("smooth_frames", args.smooth))
            if v is not None})
-    predict_recordings(members, wavs, args.out, _visual_inputs(loaded, wavs, args), inference,
-                       progress=not args.no_progress)
+    if args.render and args.video is None:
+        raise InputError(None, "--render needs --video (the 360-degree video of the recording)")
+    detections: dict = {}
+    results = predict_recordings(members, wavs, args.out, _visual_inputs(loaded, wavs, args, detections), inference,
+                                 progress=not args.no_progress)
     print(f"wrote {len(wavs)} prediction CSV(s), .npy outputs and DOA plots to {args.out}")
+    if args.render:
+        _render_predictions(results, wavs, args, detections)
     return 0
+
+
+def _render_predictions(results: dict[str, list[Event]], wavs: dict[str, Path], args: argparse.Namespace,
+                        detections: dict) -> None:
+    """``<name>_render.mp4`` in ``args.out`` for every recording with a video: its predicted events and the person
+    boxes the model saw (or those of ``--detections``) drawn on it; sound from the video, else from the wav."""
+    from render_video import render_video
+    from util.detection_io import read_detections
+    from util.video_io import has_audio
+
+    videos = _files_by_name(args.video, ".mp4", wavs)
+    files = _files_by_name(args.detections, ".csv", wavs)
+    missing = sorted(set(results) - set(videos))
+    if missing:
+        print(f"note: no video for {len(missing)} recording(s), e.g. {missing[0]}; not rendered")
+    for name in sorted(set(results) & set(videos)):
+        det = detections.get(name) or (read_detections(files[name]) if name in files else None)
+        out = Path(args.out) / f"{name}_render.mp4"
+        render_video(videos[name], results[name], out, detections=det,
+                     audio=None if has_audio(videos[name]) else wavs[name], progress=not args.no_progress)
+        print(f"wrote {out}")

@@ -5,12 +5,14 @@ Run folder (``runs/<timestamp>_<name>/``)::
 
     config.yaml              the full RunConfig (features resolved)
     train.log                the log
-    tb/                      TensorBoard events: train/loss, train/lr, val/{ER,F,LE,LR,SELD}, val/classwise (text),
-                             val/doa_trajectory (figure)
+    tb/                      TensorBoard events: train/loss, train/lr, val/loss, val/{error_rate, f_score,
+                             localization_error_deg, localization_recall, seld_error}, best/seld_error, class-wise
+                             scalars, figures and the run's hparams (tags: util/tensorboard_log.py)
     checkpoints/last.pt      written every ``checkpoint_every`` iterations, at the end and on Ctrl-C
     checkpoints/best.pt      lowest validation SELD error so far
     best_scores.json         the scores of best.pt;  summary.json: written when the run has finished
-    val/                     the latest validation outputs (npy, CSVs, metrics.json) and doa_trajectory.png
+    val/                     the latest validation outputs (npy, CSVs, metrics.json), doa_trajectory.png and
+                             classwise.png
     val_history.jsonl        one line of scores per validation
 
 Resume (``seld.py train --resume RUN_DIR_OR_CHECKPOINT``) restores model, optimiser, AMP scaler, iteration, epoch
@@ -49,6 +51,7 @@ from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng
 from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, save_config
 from util.errors import InputError
 from util.fileio import write_text_atomic
+from util.tensorboard_log import log_validation, write_hparams
 
 log = logging.getLogger("seld")
 
@@ -366,6 +369,7 @@ class Trainer:
         self.writer = SummaryWriter(str(self.run_dir / "tb")) if info.is_main else None
         if info.is_main:
             save_config(cfg, self.run_dir / "config.yaml")
+            write_hparams(self.writer, config_to_dict(cfg))
             n_params = sum(p.numel() for p in self.model.parameters())
             log.info("model %s: %.2f M parameters; input %s; window %d frames (%.2f s); %d training windows per "
                      "epoch; device %s%s", cfg.model.name, n_params / 1e6, self.spec, self.window_frames,
@@ -528,14 +532,9 @@ class Trainer:
                                                    visual_kind=getattr(self.visual, "kind", "none"),
                                                    amp_dtype=self.amp_dtype if self.use_amp else None)
             result = seld_validator.validate(infer, self.cache, self.val_recs, self.visual, inference,
-                                             self.run_dir / "val")
+                                             self.run_dir / "val",
+                                             loss=seld_validator.adpit_loss_function(self.loss_fn, self.device))
             scores = {k: result[k] for k in ("ER", "F", "LE", "LR", "SELD")}
-            for k, v in scores.items():
-                self.writer.add_scalar(f"val/{k}", v, self.iteration)
-            self.writer.add_text("val/classwise", "```\n" + seld_validator.format_result(result) + "\n```",
-                                 self.iteration)
-            if result.get("figure") is not None:
-                self.writer.add_figure("val/doa_trajectory", result.pop("figure"), self.iteration)
             with open(self.run_dir / "val_history.jsonl", "a") as f:
                 f.write(json.dumps({"iteration": self.iteration, "minutes": round(self.elapsed_s / 60, 2),
                                     **scores}) + "\n")
@@ -546,6 +545,9 @@ class Trainer:
                 self.best = {**scores, "iteration": self.iteration}
                 self.save("best.pt")
                 write_text_atomic(self.run_dir / "best_scores.json", json.dumps(self.best, indent=2) + "\n")
+            log_validation(self.writer, result, self.iteration, self.best["SELD"], seld_validator.format_result(result))
+            result.pop("figure", None)
+            result.pop("classwise_figure", None)
         if self.info.enabled:  # every rank keeps the same best record (it is part of the checkpoint)
             box = [self.best]
             dist.broadcast_object_list(box, src=0)

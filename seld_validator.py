@@ -2,8 +2,10 @@
 ``seld.py evaluate``).
 
 Outputs in ``out_dir``: ``output/<split_dir>/<name>.npy`` (T_label, 3, 3|4, 13) raw Multi-ACCDOA,
-``pred/<split_dir>/<name>.csv`` decoded DCASE CSVs, ``metrics.json`` (metrics.scoring result) and
-``doa_trajectory.png`` (azimuth vs time, reference and prediction, of the first recording).
+``pred/<split_dir>/<name>.csv`` decoded DCASE CSVs, ``metrics.json`` (metrics.scoring result),
+``classwise.png`` (class-wise F / LE / LR bars), ``doa_trajectory.png`` (azimuth and elevation vs time, reference
+and prediction, of the first recording) and, with ``plots`` (``seld.py evaluate``), the same figure of every
+recording in ``plots/<split_dir>/<name>_doa.png`` (util/plots.py).
 """
 from __future__ import annotations
 
@@ -52,22 +54,43 @@ def model_inference(model: torch.nn.Module, cache: FeatureCache, inference: Infe
                                                  inference, name, amp_dtype)
 
 
+#: Validation loss of one recording: Multi-ACCDOA output (T_label, 3, E, 13) and ADPIT targets (T_label, 6, 5, 13)
+#: -> loss value.
+LossFunction = Callable[[np.ndarray, np.ndarray], float]
+
+
+def adpit_loss_function(loss_fn: torch.nn.Module, device: torch.device) -> LossFunction:
+    """:data:`LossFunction` of a training loss (``net.adpit.ADPITLoss``) on one whole recording."""
+    @torch.inference_mode()
+    def loss(output: np.ndarray, target: np.ndarray) -> float:
+        out = torch.from_numpy(np.array(output, dtype=np.float32))[None].to(device)
+        tgt = torch.from_numpy(np.array(target, dtype=np.float32))[None].to(device)
+        return float(loss_fn(out, tgt))
+
+    return loss
+
+
 def validate(infer: Inference, cache: FeatureCache, recordings: Sequence[Recording], visual_source,
              inference: InferenceConfig, out_dir: str | Path, metric: str = "dcase2023", progress: bool = False,
-             figure: bool = True) -> dict[str, Any]:
+             figure: bool = True, plots: bool = False, loss: LossFunction | None = None) -> dict[str, Any]:
     """Infer every recording with ``infer`` (:func:`model_inference` or an ensemble), write npy + CSV outputs
     (decoded with ``inference``'s threshold, merge angle, smoothing and rule; the npy files hold the raw output at
     the label rate, row n = the n-th decoded label frame: frame n on the exact grid), score
     them against the dataset's metadata CSVs.
 
-    Returns the metrics.scoring result (plus ``figure``: the matplotlib figure of the first recording's DOA
-    trajectory, when ``figure``).
+    Returns the metrics.scoring result, plus ``loss`` (the frame-weighted mean of ``loss`` over the recordings'
+    raw outputs and cached targets) when ``loss`` is given, and with ``figure`` the matplotlib figures ``figure``
+    (the first recording's DOA trajectory) and ``classwise_figure`` (class-wise scores). ``plots``: also write
+    every recording's trajectory figure.
     """
+    from util.plots import plot_classwise_scores
+
     check_smooth_frames(inference.smooth_frames)
     out_dir = Path(out_dir)
     fpl = cache.frames_per_label
     layout = DatasetLayout(cache.meta["data_dir"])
     refs, preds, first = {}, {}, None
+    loss_sum, loss_frames = 0.0, 0
     for rec in tqdm(recordings, desc="validate", unit="file", disable=not progress):
         feats = np.asarray(cache.features(rec))
         t_label = feats.shape[1] // fpl
@@ -81,17 +104,33 @@ def validate(infer: Inference, cache: FeatureCache, recordings: Sequence[Recordi
         write_events_csv(out_dir / "pred" / rec.split_dir / f"{rec.name}.csv", events)
         refs[rec.name] = read_reference_csv(layout.metadata_path(rec))
         preds[rec.name] = events
+        if loss is not None:
+            target = np.asarray(cache.labels(rec))
+            n = min(len(target), len(output))
+            loss_sum, loss_frames = loss_sum + n * float(loss(output[:n], target[:n])), loss_frames + n
+        if plots:
+            plot_doa_trajectory(events, refs[rec.name], _trajectory_title(rec.name),
+                                out_dir / "plots" / rec.split_dir / f"{rec.name}_doa.png", t_label)
         if first is None:
             first = (rec.name, t_label)
     if not refs:
         raise InputError(cache.folder, "no recordings to validate")
     result = score_events(refs, preds, metric=metric)
+    if loss is not None:
+        result["loss"] = loss_sum / max(1, loss_frames)
     write_result_json(out_dir / "metrics.json", result)
+    classwise = plot_classwise_scores(result, f"class-wise scores over {len(refs)} recordings ({metric})",
+                                      out_dir / "classwise.png")
     if figure and first is not None:
         name, t_label = first
-        result["figure"] = plot_doa_trajectory(preds[name], refs[name], f"{name}: azimuth (squares: reference)",
+        result["figure"] = plot_doa_trajectory(preds[name], refs[name], _trajectory_title(name),
                                                out_dir / "doa_trajectory.png", t_label)
+        result["classwise_figure"] = classwise
     return result
+
+
+def _trajectory_title(name: str) -> str:
+    return f"{name}: predictions (dots) and reference (rings)"
 
 
 # ----------------------------------------------------------------------------------------- seld.py evaluate
@@ -145,7 +184,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                  "keep_margin_s": args.keep_margin, "tta": args.tta, "smooth_frames": args.smooth}
     inference = dataclasses.replace(cfg.inference, **{k: v for k, v in overrides.items() if v is not None})
     result = validate(lambda feats, vis: infer_ensemble(members, feats, vis, inference), cache, recs, visual,
-                      inference, args.out, metric=args.metric, progress=True)
+                      inference, args.out, metric=args.metric, progress=True, plots=True)
     fig = result.pop("figure", None)
     if fig is not None:
         plt.close(fig)

@@ -22,6 +22,23 @@ CLASS_NAMES: tuple[str, ...] = (
     "knock",
 )
 NUM_CLASSES: int = len(CLASS_NAMES)
+#: One colour per class (RGB 0-255), a 13-colour qualitative palette (after Trubetskoy's "20 distinct colours")
+#: shared by the plots and the rendered videos: female (red) and male (blue) speech never look alike.
+CLASS_COLORS: tuple[tuple[int, int, int], ...] = (
+    (230, 25, 75),     # female_speech: red
+    (0, 130, 200),     # male_speech: blue
+    (245, 130, 48),    # clapping: orange
+    (60, 180, 75),     # telephone: green
+    (240, 50, 230),    # laughter: magenta
+    (170, 110, 40),    # domestic_sounds: brown
+    (70, 240, 240),    # footsteps: cyan
+    (128, 128, 0),     # door: olive
+    (145, 30, 180),    # music: purple
+    (255, 225, 25),    # musical_instrument: yellow
+    (0, 128, 128),     # water_tap: teal
+    (210, 245, 60),    # bell: lime
+    (128, 0, 0),       # knock: maroon
+)
 
 #: Label frame length in seconds (one DCASE label frame = 100 ms).
 LABEL_HOP_S: float = 0.1

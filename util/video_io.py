@@ -8,6 +8,10 @@ Sampling on a fixed grid: ``sample_times(duration_s, rate_hz)`` gives the grid `
 and ``iter_sampled_frames`` yields, for each grid time, the decoded frame whose timestamp is nearest to it
 (ties go to the earlier frame). How the visual front end aligns this grid with label frames is documented in
 ``feature/visual.py``.
+
+Audio: ``VideoWriter(..., audio=SOURCE)`` adds the first audio stream of SOURCE (a video or an audio file) to the
+written mp4, interleaved with the video and cut at its end: copied packet by packet when mp4 holds the codec
+(:data:`MP4_AUDIO_CODECS`), else re-encoded to AAC (more than two channels: the first only, e.g. W of FOA).
 """
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ STARSS_VIDEO_RATE = Fraction(30000, 1001)
 _TRUNCATED_FRACTION = 0.98
 #: RGB -> YUV conversions of VideoWriter
 _COLOR_CONVERSIONS: tuple[str, ...] = ("swscale", "bt601")
+#: Audio codecs an mp4 file holds as they are (copied); other audio is re-encoded to AAC.
+MP4_AUDIO_CODECS: frozenset[str] = frozenset({"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,25 @@ def _open(path: Path) -> av.container.InputContainer:
         container.close()
         raise InputError(path, "file has no video stream")
     return container
+
+
+def _open_media(path: Path) -> av.container.InputContainer:
+    """Open any media file (video or audio); InputError naming it when missing or unreadable."""
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        return av.open(str(path), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot open: unreadable, corrupt or truncated file ({exc})") from exc
+
+
+def has_audio(path: str | Path) -> bool:
+    """Whether a media file has an audio stream; InputError when it cannot be opened."""
+    container = _open_media(Path(path))
+    try:
+        return bool(container.streams.audio)
+    finally:
+        container.close()
 
 
 def _info_from(container: av.container.InputContainer, path: Path) -> VideoInfo:
@@ -183,6 +208,77 @@ def read_sampled_frames(path: str | Path, rate_hz: float, size: tuple[int, int] 
     return np.stack(frames)
 
 
+class _AudioTrack:
+    """The first audio stream of ``source`` written into ``output``: packets copied when mp4 holds the codec, else
+    decoded and re-encoded to AAC (mono from the first channel when the source has more than two). Source times
+    are shifted by ``-offset_s`` (the source video's start time, so that picture and sound stay together)."""
+
+    def __init__(self, source: Path, output: av.container.OutputContainer, offset_s: float = 0.0):
+        self.source = source
+        self.container = _open_media(source)
+        if not self.container.streams.audio:
+            self.container.close()
+            raise InputError(source, "file has no audio stream")
+        self.in_stream = self.container.streams.audio[0]
+        self.offset_s = float(offset_s)
+        self.copy = self.in_stream.codec_context.name in MP4_AUDIO_CODECS
+        if self.copy:
+            self.out_stream = output.add_stream_from_template(self.in_stream)
+        else:
+            self.layout = "stereo" if self.in_stream.codec_context.channels == 2 else "mono"
+            self.out_stream = output.add_stream("aac", rate=self.in_stream.codec_context.sample_rate,
+                                                layout=self.layout)
+        self._packets = self._generate()
+        self._pending: tuple[float, av.Packet] | None = None
+        self.output = output
+
+    def _generate(self) -> Iterator[tuple[float, av.Packet]]:
+        """(time_s in the output, packet) in stream order."""
+        try:
+            if self.copy:
+                shift = int(round(self.offset_s / self.in_stream.time_base))
+                for packet in self.container.demux(self.in_stream):
+                    if packet.dts is None:  # the demuxer's final empty packet
+                        continue
+                    packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
+                    packet.stream = self.out_stream
+                    yield float(packet.pts * packet.time_base), packet
+                return
+            resampler = av.AudioResampler(format="fltp")
+            for frame in self.container.decode(self.in_stream):
+                for planar in resampler.resample(frame):
+                    data = planar.to_ndarray()
+                    if data.shape[0] > 2:
+                        data = data[:1]
+                    out = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format="fltp", layout=self.layout)
+                    out.sample_rate = planar.sample_rate
+                    start = float(planar.pts * planar.time_base) if planar.pts is not None else 0.0
+                    out.pts = int(round((start - self.offset_s) * planar.sample_rate))
+                    out.time_base = Fraction(1, planar.sample_rate)
+                    for packet in self.out_stream.encode(out):
+                        yield float(packet.pts * packet.time_base), packet
+            for packet in self.out_stream.encode(None):
+                yield float(packet.pts * packet.time_base), packet
+        except av.error.FFmpegError as exc:
+            raise InputError(self.source, f"corrupt or truncated audio ({exc})") from exc
+
+    def mux_until(self, time_s: float) -> None:
+        """Write every packet that starts before ``time_s`` (output seconds)."""
+        while True:
+            if self._pending is None:
+                self._pending = next(self._packets, None)
+                if self._pending is None:
+                    return
+            if self._pending[0] >= time_s:
+                return
+            self.output.mux(self._pending[1])
+            self._pending = None
+
+    def close(self) -> None:
+        self._packets.close()
+        self.container.close()
+
+
 class VideoWriter:
     """Write RGB uint8 frames (H, W, 3) to an H.264 mp4, atomically (a temporary name renamed on success).
 
@@ -192,10 +288,13 @@ class VideoWriter:
     ``preset`` its speed; ``threads`` = 0 lets FFmpeg choose (1 gives the same bytes on every machine).
     ``faststart`` moves the index to the front (a second pass over the file). ``color`` picks the RGB -> YUV
     conversion: ``"swscale"`` (FFmpeg's) or ``"bt601"`` (OpenCV's BT.601 I420, faster on large frames).
+    ``audio``: a media file whose first audio stream is added (see the module docstring), its times shifted by
+    ``-audio_offset_s``; InputError when it has none.
     """
 
     def __init__(self, path: str | Path, size: tuple[int, int], rate: Fraction | float, crf: int = 18,
-                 preset: str = "veryfast", threads: int = 0, faststart: bool = True, color: str = "swscale"):
+                 preset: str = "veryfast", threads: int = 0, faststart: bool = True, color: str = "swscale",
+                 audio: str | Path | None = None, audio_offset_s: float = 0.0):
         width, height = size
         if width % 2 or height % 2:
             raise ValueError(f"H.264 (yuv420p) needs an even width and height, got {width}x{height}")
@@ -209,10 +308,13 @@ class VideoWriter:
         if color not in _COLOR_CONVERSIONS:
             raise ValueError(f"unknown color conversion {color!r}; choose from {_COLOR_CONVERSIONS}")
         self.color = color
+        self.audio = None if audio is None else Path(audio)
+        self.audio_offset_s = audio_offset_s
         self.count = 0
         self._atomic = None
         self._container = None
         self._stream = None
+        self._audio: _AudioTrack | None = None
 
     def __enter__(self) -> VideoWriter:
         self._atomic = atomic_path(self.path)
@@ -226,6 +328,13 @@ class VideoWriter:
         if self.threads:
             stream.codec_context.thread_count = self.threads
         self._stream = stream
+        if self.audio is not None:
+            try:
+                self._audio = _AudioTrack(self.audio, self._container, self.audio_offset_s)
+            except BaseException as exc:
+                self._container.close()
+                self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+                raise
         return self
 
     def write(self, frame: np.ndarray, repeat: int = 1) -> None:
@@ -244,15 +353,25 @@ class VideoWriter:
             for packet in self._stream.encode(video_frame):
                 self._container.mux(packet)
             self.count += 1
+        if self._audio is not None:
+            self._audio.mux_until(float(self.count / self.rate))
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is None:
-                for packet in self._stream.encode(None):
-                    self._container.mux(packet)
-            self._container.close()
-        finally:
-            self._atomic.__exit__(exc_type, exc, tb)
+            try:
+                if exc_type is None:
+                    for packet in self._stream.encode(None):
+                        self._container.mux(packet)
+                    if self._audio is not None:
+                        self._audio.mux_until(float(self.count / self.rate))
+            finally:
+                if self._audio is not None:
+                    self._audio.close()
+                self._container.close()
+        except BaseException as error:
+            self._atomic.__exit__(type(error), error, error.__traceback__)
+            raise
+        self._atomic.__exit__(exc_type, exc, tb)
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray] | np.ndarray, rate: Fraction | float,
