@@ -100,14 +100,17 @@ def validate(infer: Inference, cache: FeatureCache, recordings: Sequence[Recordi
         output = infer(feats, visual)
         events = decode_recording(output, inference.threshold, inference.merge_deg, inference.smooth_frames,
                                   inference.official_decoding)
-        save_output_npy(out_dir / "output" / rec.split_dir / f"{rec.name}.npy", output.label_rate())
+        label_output = output.label_rate()
+        save_output_npy(out_dir / "output" / rec.split_dir / f"{rec.name}.npy", label_output)
         write_events_csv(out_dir / "pred" / rec.split_dir / f"{rec.name}.csv", events)
         refs[rec.name] = read_reference_csv(layout.metadata_path(rec))
         preds[rec.name] = events
         if loss is not None:
             target = np.asarray(cache.labels(rec))
-            n = min(len(target), len(output))
-            loss_sum, loss_frames = loss_sum + n * float(loss(output[:n], target[:n])), loss_frames + n
+            inside = np.asarray(output.frames) < len(target)   # rows of the official grid may lie past the end
+            n = int(inside.sum())
+            loss_value = float(loss(label_output[inside], target[np.asarray(output.frames)[inside]]))
+            loss_sum, loss_frames = loss_sum + n * loss_value, loss_frames + n
         if plots:
             plot_doa_trajectory(events, refs[rec.name], _trajectory_title(rec.name),
                                 out_dir / "plots" / rec.split_dir / f"{rec.name}_doa.png", t_label)
