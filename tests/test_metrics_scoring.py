@@ -16,7 +16,7 @@ from metrics.jackknife import jackknife_estimate
 from metrics.scoring import format_table, score_events, score_folders
 from util.conventions import CLASS_NAMES, NUM_CLASSES
 from util.errors import InputError
-from util.geometry import sph_to_cart
+from util.geometry import sph_to_cart, wrap_azimuth
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,8 @@ def test_cartesian_7_columns_score_like_polar_4_columns(folders, tmp_path):
     rng = np.random.default_rng(5)
     polar_dir, cart_dir = tmp_path / "polar", tmp_path / "cart"
     for name, events in refs.items():
-        pred = [Event(e.frame, e.cls, 0, e.azimuth + rng.normal(0, 25), e.elevation + rng.normal(0, 10))
+        pred = [Event(e.frame, e.cls, 0, float(wrap_azimuth(e.azimuth + rng.normal(0, 25))),
+                      float(np.clip(e.elevation + rng.normal(0, 10), -90, 90)))
                 for e in events if rng.random() < 0.8]
         polar_dir.mkdir(exist_ok=True)
         cart_dir.mkdir(exist_ok=True)
@@ -101,7 +102,7 @@ def test_cartesian_7_columns_score_like_polar_4_columns(folders, tmp_path):
 def test_jackknife(folders):
     ref_dir, pred_dir, refs = folders
     for name, events in refs.items():
-        pred = [Event(e.frame, e.cls, 0, e.azimuth + 15, e.elevation) for e in events][::2]
+        pred = [Event(e.frame, e.cls, 0, float(wrap_azimuth(e.azimuth + 15)), e.elevation) for e in events][::2]
         write_prediction_csv(pred_dir / f"{name}.csv", pred)
     r = score_folders(ref_dir, pred_dir, jackknife=True)
     jk = r["jackknife"]
