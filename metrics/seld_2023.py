@@ -7,8 +7,11 @@ Algorithm (per recording; counts then accumulate over recordings, see :class:`me
   frame ``f`` lies in block ``f // 10``; frames past the last block (predictions beyond the reference, and the
   last reference frame when it is a multiple of 10) are ignored.
 - Per block and class: ``nb_ref`` (``nb_pred``) = most instances of the class in one frame of the block;
-  ``n_ref += nb_ref``. If both are present, every frame present in both is Hungarian-matched on great-circle
-  angle and each matched angle is filed under the reference instance's position in its frame. No common frame:
+  ``n_ref += nb_ref``. If both are present, every frame present in both (in increasing frame order) is
+  Hungarian-matched on great-circle angle and each matched angle is filed under the reference instance's
+  position in its frame. Every row counts, duplicated rows included (the official loaders keep them); the
+  cost matrix has the frame's rows of the class in file order and the official polar arithmetic on radians
+  (:mod:`metrics.directions`), so exact ties are broken by scipy exactly as officially. No common frame:
   ``FN, DE_FN, loc_FN += nb_pred`` (the official code's quirk). Otherwise each filed reference position gives a
   mean angle: ``total_angle += mean``, ``DE_TP += 1``, and ``TP += 1`` if mean <= 20 deg else
   ``FP_spatial += 1, loc_FP += 1``; then surplus predictions count ``FP, DE_FP, loc_FP += nb_pred - nb_ref``
@@ -30,6 +33,7 @@ import numpy as np
 
 from metrics.counts import SeldCounts
 from metrics.dcase_csv import Event
+from metrics.directions import FORMS
 from metrics.matching import FrameClassRows, directions, group_rows, last_reference_frame, match_groups
 from util.conventions import LABEL_FPS, NUM_CLASSES
 
@@ -153,18 +157,21 @@ def compute_scores(c: SeldCounts, average: str = "macro") -> dict:
 
 
 class SELDMetrics2023:
-    """Accumulate-then-compute DCASE2023 SELD metrics: ``update(ref, pred)`` per recording, then ``compute()``."""
+    """Accumulate-then-compute DCASE2023 SELD metrics: ``update(ref, pred)`` per recording, then ``compute()``.
+    ``form="cartesian"`` gives the segment-level metric of the DCASE2024 scorer (same algorithm, its angles)."""
 
     def __init__(self, n_classes: int = NUM_CLASSES, doa_threshold: float = DOA_THRESHOLD_DEG,
-                 average: str = "macro"):
+                 average: str = "macro", form: str = "polar"):
         if average not in AVERAGES:
             raise ValueError(f"average must be one of {AVERAGES}, not {average!r}")
-        self.n_classes, self.doa_threshold, self.average = n_classes, doa_threshold, average
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {FORMS}, not {form!r}")
+        self.n_classes, self.doa_threshold, self.average, self.form = n_classes, doa_threshold, average, form
         self.counts = SeldCounts(n_classes)
 
     def update(self, ref_events: Sequence[Event], pred_events: Sequence[Event]) -> SeldCounts:
         """Add one recording; returns its own counts (kept by callers that need a jackknife)."""
-        c = count_recording(ref_events, pred_events, self.n_classes, self.doa_threshold)
+        c = count_recording(ref_events, pred_events, self.n_classes, self.doa_threshold, self.form)
         self.counts = self.counts + c
         return c
 

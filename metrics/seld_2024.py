@@ -5,8 +5,9 @@ Algorithm (per recording; counts accumulate over recordings):
 
 - ``n_frames`` = the last annotated reference frame (not + 1); frames ``0 .. n_frames - 1`` are scored (the last
   annotated frame and predictions past it are ignored, as officially).
-- Per frame and class with ``R`` reference and ``P`` predicted instances, ``n_ref += R``. Both present: Hungarian
-  matching on great-circle angle gives ``K = min(P, R)`` pairs with angle error ``a``, distance error
+- Per frame and class with ``R`` reference and ``P`` predicted instances (every row, duplicates included, in
+  file order), ``n_ref += R``. Both present: Hungarian matching on the official Cartesian angle (unit vectors
+  with norms padded by 1e-10, :mod:`metrics.directions`; a direction against itself is 8.1e-4 deg) gives ``K = min(P, R)`` pairs with angle error ``a``, distance error
   ``|d_pred - d_ref|`` and relative distance error ``|d_pred - d_ref| / d_ref``; ``L`` = pairs with ``a > 20`` deg
   or relative distance error ``> 1`` (or absolute distance error ``> dist_threshold``, default infinite).
   ``TP += K - L``, ``FP_spatial += L``, ``DE_TP += K``, ``FP, DE_FP += max(0, P - R)``, ``FN, DE_FN +=
