@@ -144,3 +144,22 @@ def test_cli_process_exit_code(tmp_path):
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {ref / 'a.csv'}: line 1: expected 5 or 6 columns for a reference, found 4"
+
+
+@pytest.mark.parametrize("which,row,problem", [
+    ("ref", "3,1,0,200,10", "line 2: azimuth 200 outside [-180, 180] degrees"),
+    ("pred", "3,1,0,20,-100", "line 2: elevation -100 outside [-90, 90] degrees"),
+])
+def test_cli_rejects_directions_out_of_range(tmp_path, which, row, problem):
+    """An out-of-range reference or prediction row: one ``error: <file>: <problem>`` line, exit 2, no output."""
+    ref, pred = tmp_path / "ref", tmp_path / "pred"
+    ref.mkdir()
+    pred.mkdir()
+    (ref / "a.csv").write_text("0,1,0,10,0\n" + (row if which == "ref" else "3,1,0,20,0") + "\n")
+    (pred / "a.csv").write_text("0,1,0,10,0\n" + (row if which == "pred" else "3,1,0,20,0") + "\n")
+    out_json = tmp_path / "scores.json"
+    proc = subprocess.run([sys.executable, "seld.py", "score", "--ref-dir", str(ref), "--pred-dir", str(pred),
+                           "--json", str(out_json)], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [f"error: {(ref if which == 'ref' else pred) / 'a.csv'}: {problem}"]
+    assert not out_json.exists()
