@@ -9,6 +9,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from util.errors import InputError
+
 #: Mode of a new file before the umask, as ``open()`` creates it.
 FILE_MODE: int = 0o666
 _UMASK_LOCK = threading.Lock()
@@ -51,6 +53,49 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def make_folder(path: str | Path, what: str = "output folder") -> list[Path]:
+    """Create ``path`` and its missing parents (umask modes) and check that files can be written there; returns
+    the folders it created, outermost first. InputError naming the folder when it cannot be made or written."""
+    path = Path(path)
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    if path.exists() and not path.is_dir():
+        raise InputError(path, f"cannot create the {what}: a file of that name exists")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        remove_empty_folders([m for m in reversed(missing) if m.is_dir()])
+        raise InputError(path, f"cannot create the {what} ({exc.strerror or exc})") from None
+    return list(reversed(missing))
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (outermost first, as :func:`make_folder` returns them) innermost first, stopping at the
+    first one that is not empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+@contextlib.contextmanager
+def output_folder(path: str | Path, what: str = "output folder") -> Iterator[Path]:
+    """:func:`make_folder` up front (so a folder that cannot be made is reported before any work), and, if the
+    block fails, remove the folders made here again while they are still empty."""
+    created = make_folder(path, what)
+    try:
+        yield Path(path)
+    except BaseException:
+        remove_empty_folders(created)
+        raise
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
