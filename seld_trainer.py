@@ -619,8 +619,6 @@ def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Pa
     log_size = log_file.stat().st_size if log_file.is_file() else None
     setup_logging(Path(run_dir), info.is_main)
     try:
-        if ckpt is not None:
-            log.info("resuming %s at iteration %d", run_dir, ckpt["iteration"])
         trainer = Trainer(cfg, Path(run_dir), info, resume=ckpt, progress=progress)
     except BaseException as exc:  # a failed start leaves no run folder and no train.log lines behind
         if info.is_main:
@@ -628,6 +626,8 @@ def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Pa
         if ckpt is not None and isinstance(exc, InputError) and exc.path is None:
             raise InputError(ckpt_path, exc.problem) from exc
         raise
+    if ckpt is not None:
+        log.info("resumed %s at iteration %d", run_dir, ckpt["iteration"])
     result = trainer.run(stop_after)
     if info.is_main:
         log.info("done: %d iterations; best SELD %.4f at iteration %s; run folder %s", trainer.iteration,
