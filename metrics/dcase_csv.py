@@ -25,8 +25,9 @@ Cartesian direction becomes azimuth / elevation with the official scorers' arith
 (:func:`metrics.directions.cartesian_to_polar_deg`), so the angles match theirs bit for bit.
 
 The project's prediction output (:func:`write_prediction_csv`) is 5-column polar ``frame,class,track,az,el``,
-or 6-column with distance in metres when every event has one; both the DCASE2023 AV-baseline scorer and the
-DCASE2024 scorer read these as polar.
+or 6-column with distance in metres when every event has one. The DCASE2024 scorer reads both as polar; the
+STARSS23 AV baseline's scorer reads the 6-column files but skips 5-column rows, and the DCASE2023 audio-only
+scorer wants 7-column Cartesian predictions (see docs/METRICS.md).
 """
 from __future__ import annotations
 
