@@ -131,9 +131,19 @@ def make_run_dir(out_root: str | Path, name: str, info: DistInfo) -> Path:
         dist.broadcast_object_list(path, src=0)
     run_dir = Path(path[0])
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=False)
+        _mkdir_run_folder(run_dir, exist_ok=False)
     barrier(info)
     return run_dir
+
+
+def _mkdir_run_folder(run_dir: Path, exist_ok: bool) -> None:
+    """``mkdir -p`` of a run folder; InputError naming it when it cannot be made."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise InputError(run_dir, f"cannot create the run folder ({exc.strerror or exc})") from None
 
 
 def setup_logging(run_dir: Path | None, is_main: bool) -> None:
@@ -613,7 +623,7 @@ def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Pa
     else:
         run_dir = Path(run_dir)
         if info.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            _mkdir_run_folder(run_dir, exist_ok=True)
         barrier(info)
     log_file = Path(run_dir) / "train.log"
     log_size = log_file.stat().st_size if log_file.is_file() else None

@@ -212,3 +212,10 @@ def test_failed_start_leaves_no_run_folder(tiny_dataset, cache_dir, tmp_path):
     with pytest.raises(InputError, match="no .wav recordings found"):
         seld_trainer.train(tiny_config(empty, cache_dir), run_dir=tmp_path / "kept", progress=False)
     assert list((tmp_path / "kept").iterdir()) == []
+
+
+def test_run_folder_that_cannot_be_made(tmp_path, capsys):
+    blocker = tmp_path / "runs"
+    blocker.write_text("a file\n")
+    assert seld.main(["train", "--data-dir", str(tmp_path), "--run-dir", str(blocker / "r1"), "--no-progress"]) == 2
+    assert _stderr_lines(capsys) == [f"error: {blocker / 'r1'}: cannot create the run folder (Not a directory)"]
