@@ -23,6 +23,7 @@ from seld_predictor import (DEFAULT_MERGE_ANGLE_DEG, DEFAULT_THRESHOLD, check_sm
 from util.cli import run_main
 from util.conventions import NUM_CLASSES
 from util.errors import InputError
+from util.fileio import output_folder
 
 
 def parse_thresholds(text: str) -> list[float]:
@@ -61,13 +62,14 @@ def convert_folder(in_dir: Path, out_dir: Path, threshold: float | list[float] =
     files = sorted(p for p in in_dir.rglob("*.npy") if not p.name.startswith("."))
     if not files:
         raise InputError(in_dir, "no .npy files found")
-    written = []
-    for path in tqdm(files, desc="npy2csv", unit="file"):
-        events = decode_multi_accdoa(load_output_npy(path), threshold, merge_angle_deg, smooth_frames=smooth_frames)
-        target = out_dir / path.relative_to(in_dir).with_suffix(".csv")
-        write_events_csv(target, events)
-        written.append(target)
-    return written
+    decoded = {}  # every file is read and checked before anything is written: bad input leaves nothing behind
+    with output_folder(out_dir):
+        for path in tqdm(files, desc="npy2csv", unit="file"):
+            decoded[out_dir / path.relative_to(in_dir).with_suffix(".csv")] = decode_multi_accdoa(
+                load_output_npy(path), threshold, merge_angle_deg, smooth_frames=smooth_frames)
+        for target, events in decoded.items():
+            write_events_csv(target, events)
+    return list(decoded)
 
 
 def main(argv: list[str] | None = None) -> int:

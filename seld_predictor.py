@@ -272,16 +272,23 @@ def save_output_npy(path: str | Path, output: np.ndarray) -> None:
 
 
 def load_output_npy(path: str | Path) -> np.ndarray:
-    """Load a Multi-ACCDOA output .npy as (T, 3, 3|4, 13); InputError naming the file when it is not one."""
+    """Load a Multi-ACCDOA output .npy as (T, 3, 3|4, 13); InputError naming the file when it is not one or holds
+    NaN / inf (a diverged network; decoding would read them as silence)."""
     path = Path(path)
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InputError(path, f"cannot read as .npy ({exc})") from None
     try:
-        return as_multi_accdoa(arr)
+        out = as_multi_accdoa(arr)
     except ValueError as exc:
         raise InputError(path, str(exc)) from None
+    bad = ~np.isfinite(out)
+    if bad.any():
+        frames = np.flatnonzero(bad.any(axis=(1, 2, 3)))
+        raise InputError(path, f"{int(bad.sum())} non-finite values (NaN or inf) in the network output, in "
+                               f"{len(frames)} frame(s) from frame {int(frames[0])}")
+    return out
 # ==================================================================== end of decoding and writers section
 
 
@@ -296,6 +303,7 @@ from net.spec import InputSpec  # noqa: E402
 from seld_data_loader import WindowGrid, crop_padded, window_grid  # noqa: E402
 from util.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, read_state_dict, save_checkpoint  # noqa: E402
 from util.config import InferenceConfig, RunConfig, config_from_dict, config_to_dict  # noqa: E402
+from util.fileio import output_folder  # noqa: E402
 from util.layout import list_recordings  # noqa: E402
 
 @dataclass
@@ -838,27 +846,28 @@ def run_predict(args: argparse.Namespace) -> int:
     """Predict DCASE CSVs (+ raw .npy and a DOA-trajectory PNG) for unlabelled wav recordings."""
     from seld_trainer import resolve_device
 
-    members = load_ensemble(args.checkpoint, resolve_device(args.device))
-    loaded = visual_member(members)
-    if args.input.is_file():
-        wavs = {args.input.stem: args.input}
-    else:
-        recs = list_recordings(args.input, ".wav")
-        if not recs:
-            raise InputError(args.input, "no .wav files found")
-        wavs = {r.name: args.input / r.split_dir / f"{r.name}.wav" for r in recs}
-        if len(wavs) != len(recs):
-            raise InputError(args.input, "two wav files share a name")
-    inference = dataclasses.replace(
-        loaded.config.inference,
-        **{k: v for k, v in (("threshold", args.threshold), ("window_s", args.window), ("hop_s", args.hop),
-                                 ("tta", args.tta), ("smooth_frames", args.smooth))
-           if v is not None})
-    if args.render and args.video is None:
-        raise InputError(None, "--render needs --video (the 360-degree video of the recording)")
-    detections: dict = {}
-    results = predict_recordings(members, wavs, args.out, _visual_inputs(loaded, wavs, args, detections), inference,
-                                 progress=not args.no_progress)
+    with output_folder(args.out):  # an output folder that cannot be made stops the command before any work
+        if args.render and args.video is None:
+            raise InputError(None, "--render needs --video (the 360-degree video of the recording)")
+        members = load_ensemble(args.checkpoint, resolve_device(args.device))
+        loaded = visual_member(members)
+        if args.input.is_file():
+            wavs = {args.input.stem: args.input}
+        else:
+            recs = list_recordings(args.input, ".wav")
+            if not recs:
+                raise InputError(args.input, "no .wav files found")
+            wavs = {r.name: args.input / r.split_dir / f"{r.name}.wav" for r in recs}
+            if len(wavs) != len(recs):
+                raise InputError(args.input, "two wav files share a name")
+        inference = dataclasses.replace(
+            loaded.config.inference,
+            **{k: v for k, v in (("threshold", args.threshold), ("window_s", args.window), ("hop_s", args.hop),
+                                     ("tta", args.tta), ("smooth_frames", args.smooth))
+               if v is not None})
+        detections: dict = {}
+        results = predict_recordings(members, wavs, args.out, _visual_inputs(loaded, wavs, args, detections),
+                                     inference, progress=not args.no_progress)
     print(f"wrote {len(wavs)} prediction CSV(s), .npy outputs and DOA plots to {args.out}")
     if args.render:
         _render_predictions(results, wavs, args, detections)

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -47,10 +48,10 @@ from net.adpit import ADPITLoss
 from net.spec import InputSpec
 from seld_data_loader import (AUGMENTABLE_FEATURES, LEVEL_CHANNELS, SAMPLING_SCHEMES, FoaRotations, SELDWindows,
                               TimeFrequencyMasking, WindowSampler, build_visual_source, make_train_loader)
-from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, state_dict_mismatch
 from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, save_config
 from util.errors import InputError
-from util.fileio import write_text_atomic
+from util.fileio import remove_empty_folders, write_text_atomic
 from util.tensorboard_log import log_validation, write_hparams
 
 log = logging.getLogger("seld")
@@ -144,9 +145,19 @@ def make_run_dir(out_root: str | Path, name: str, info: DistInfo) -> Path:
         dist.broadcast_object_list(path, src=0)
     run_dir = Path(path[0])
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=False)
+        _mkdir_run_folder(run_dir, exist_ok=False)
     barrier(info)
     return run_dir
+
+
+def _mkdir_run_folder(run_dir: Path, exist_ok: bool) -> None:
+    """``mkdir -p`` of a run folder; InputError naming it when it cannot be made."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise InputError(run_dir, f"cannot create the run folder ({exc.strerror or exc})") from None
 
 
 def setup_logging(run_dir: Path | None, is_main: bool) -> None:
@@ -417,6 +428,9 @@ class Trainer:
         return states
 
     def _load_state(self, ckpt: dict[str, Any]) -> None:
+        mismatch = state_dict_mismatch(self.model.state_dict(), ckpt.get("model") or {})
+        if mismatch:
+            raise InputError(None, f"checkpoint does not fit this model: {mismatch}")
         try:
             self.model.load_state_dict(ckpt["model"])
             if self.ema is not None:
@@ -556,6 +570,31 @@ class Trainer:
 
 
 # -------------------------------------------------------------------------------------------- entry points
+def missing_folders(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, outermost first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return list(reversed(missing))
+
+
+def undo_start(new_folders: list[Path], log_file: Path, log_size: int | None) -> None:
+    """After a failed start: close the log file, cut ``train.log`` back to ``log_size`` (remove it when it did not
+    exist) and remove the folders this start created (outermost first in ``new_folders``)."""
+    for handler in list(log.handlers):
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
+            log.removeHandler(handler)
+    if log_size is None:
+        log_file.unlink(missing_ok=True)
+    elif log_file.is_file():
+        os.truncate(log_file, log_size)
+    if new_folders:
+        shutil.rmtree(new_folders[-1], ignore_errors=True)
+        remove_empty_folders(new_folders[:-1])
+
+
 def resolve_resume(path: str | Path) -> Path:
     """A checkpoint file, or a run folder (its checkpoints/last.pt)."""
     path = Path(path)
@@ -600,19 +639,30 @@ def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Pa
     if max_iters is not None:
         cfg.train.max_iters = max_iters
     info = init_distributed(cfg.train.device)
+    new_folders = [] if ckpt is not None else missing_folders(Path(run_dir) if run_dir is not None else Path(out_root))
     if ckpt is not None:
         pass
     elif run_dir is None:
         run_dir = make_run_dir(out_root, cfg.name, info)
+        new_folders.append(Path(run_dir))
     else:
         run_dir = Path(run_dir)
         if info.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            _mkdir_run_folder(run_dir, exist_ok=True)
         barrier(info)
+    log_file = Path(run_dir) / "train.log"
+    log_size = log_file.stat().st_size if log_file.is_file() else None
     setup_logging(Path(run_dir), info.is_main)
+    try:
+        trainer = Trainer(cfg, Path(run_dir), info, resume=ckpt, progress=progress)
+    except BaseException as exc:  # a failed start leaves no run folder and no train.log lines behind
+        if info.is_main:
+            undo_start(new_folders, log_file, log_size)
+        if ckpt is not None and isinstance(exc, InputError) and exc.path is None:
+            raise InputError(ckpt_path, exc.problem) from exc
+        raise
     if ckpt is not None:
-        log.info("resuming %s at iteration %d", run_dir, ckpt["iteration"])
-    trainer = Trainer(cfg, Path(run_dir), info, resume=ckpt, progress=progress)
+        log.info("resumed %s at iteration %d", run_dir, ckpt["iteration"])
     result = trainer.run(stop_after)
     if info.is_main:
         log.info("done: %d iterations; best SELD %.4f at iteration %s; run folder %s", trainer.iteration,

@@ -25,7 +25,7 @@ from feature.cache import FEATURE_DTYPES, STATS_FILE, FeatureCache, cache_folder
 from feature.labels import read_adpit_targets
 from util.audio_io import audio_info, read_audio
 from util.errors import InputError
-from util.fileio import atomic_path
+from util.fileio import atomic_path, make_folder
 from util.layout import AUDIO_FORMATS, DatasetLayout, Recording
 from util.npy_cache import save_npy_atomic, stamp_matches, write_config, write_stamp
 from util.parallel import run_parallel
@@ -110,15 +110,23 @@ def _is_finished(cache: FeatureCache, rec: Recording, signature: list[Any]) -> b
 
 def _extract_recording(extractor: FeatureExtractor, cache: FeatureCache, rec: Recording, audio_path: Path,
                        csv_path: Path | None, signature: list[Any]) -> None:
-    """Features, labels and stamp of one recording (run in a worker)."""
-    feats = extract_file(audio_path, extractor)
-    save_npy_atomic(cache.feature_path(rec), feats.astype(cache.dtype, copy=False))
-    if csv_path is not None:
-        num_label_frames = feats.shape[1] // extractor.frames_per_label
-        save_npy_atomic(cache.label_path(rec), read_adpit_targets(csv_path, num_label_frames))
-    elif cache.label_path(rec).exists():
-        cache.label_path(rec).unlink()
-    write_stamp(cache.stamp_path(rec), signature)
+    """Features, labels and stamp of one recording (run in a worker). Labels are read before anything is
+    written, and a failure removes the recording's files from the cache (none are left half-valid)."""
+    try:
+        feats = extract_file(audio_path, extractor)
+        labels = None
+        if csv_path is not None:
+            labels = read_adpit_targets(csv_path, feats.shape[1] // extractor.frames_per_label)
+        save_npy_atomic(cache.feature_path(rec), feats.astype(cache.dtype, copy=False))
+        if labels is not None:
+            save_npy_atomic(cache.label_path(rec), labels)
+        elif cache.label_path(rec).exists():
+            cache.label_path(rec).unlink()
+        write_stamp(cache.stamp_path(rec), signature)
+    except BaseException:
+        for path in (cache.stamp_path(rec), cache.feature_path(rec), cache.label_path(rec)):
+            path.unlink(missing_ok=True)
+        raise
 
 
 _WORKER_EXTRACTOR: FeatureExtractor | None = None
@@ -215,6 +223,7 @@ def build_feature_cache(data_dir: str | Path, audio_format: str, feature: str | 
             "data_dir": str(Path(data_dir).resolve()), "frames_per_label": extractor.frames_per_label,
             "frame_shift_s": extractor.frame_shift_s, "feature_shape": list(extractor.feature_shape),
             "normalise": extractor.normalise}
+    make_folder(folder, "feature cache folder")  # one clear line when the cache cannot be made, before any work
     write_config(folder, meta, end="\n")
     cache = FeatureCache.open(folder)
     # recordings of the chosen splits that are no longer in the dataset (regenerated, deleted) leave the cache

@@ -16,24 +16,32 @@ Prediction files, read by :func:`read_prediction_csv` (column count decides, per
 - 7 columns ``frame,class,track,x,y,z,distance_m`` (Cartesian direction of any length; distance in metres)
 
 Both readers skip an optional header row (a first row whose first field is not a number) and empty lines;
-any other malformed row raises :class:`util.errors.InputError` naming the file and line.
+any other malformed row raises :class:`util.errors.InputError` naming the file and line: a wrong column count,
+a non-numeric field, a negative frame, a class outside 0..12, an azimuth outside [-180, 180] or an elevation
+outside [-90, 90] degrees (NaN and inf included), a negative or non-finite distance.
+
+Every row is kept, duplicates included, in file order, as the official loaders keep them. The 7-column
+Cartesian direction becomes azimuth / elevation with the official scorers' arithmetic
+(:func:`metrics.directions.cartesian_to_polar_deg`), so the angles match theirs bit for bit.
 
 The project's prediction output (:func:`write_prediction_csv`) is 5-column polar ``frame,class,track,az,el``,
-or 6-column with distance in metres when every event has one; both the DCASE2023 AV-baseline scorer and the
-DCASE2024 scorer read these as polar.
+or 6-column with distance in metres when every event has one. The DCASE2024 scorer reads both as polar; the
+STARSS23 AV baseline's scorer reads the 6-column files but skips 5-column rows, and the DCASE2023 audio-only
+scorer wants 7-column Cartesian predictions (see docs/METRICS.md).
 """
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from metrics.directions import cartesian_to_polar_deg
 from util.conventions import NUM_CLASSES
 from util.errors import InputError
 from util.fileio import write_text_atomic
-from util.geometry import cart_to_sph
 
 #: Column counts accepted in reference and prediction files.
 REFERENCE_COLUMNS: tuple[int, ...] = (5, 6)
@@ -42,6 +50,9 @@ PREDICTION_COLUMNS: tuple[int, ...] = (4, 5, 6, 7)
 PREDICTION_DECIMALS: int = 3
 #: Centimetres per metre (reference distance column).
 CM_PER_M: float = 100.0
+#: Accepted azimuth and elevation ranges of polar rows (degrees, inclusive); other values raise InputError.
+AZIMUTH_RANGE: tuple[float, float] = (-180.0, 180.0)
+ELEVATION_RANGE: tuple[float, float] = (-90.0, 90.0)
 
 
 @dataclass(frozen=True)
@@ -87,16 +98,34 @@ def _parse_row(row: list[str], kind: str) -> Event:
     if not 0 <= cls < NUM_CLASSES:
         raise ValueError(f"class {cls} outside 0..{NUM_CLASSES - 1}")
     if kind == "prediction" and n == 4:
-        return Event(frame, cls, 0, float(row[2]), float(row[3]))
+        return Event(frame, cls, 0, *_direction(float(row[2]), float(row[3])))
     track = _parse_int(row[2], "track")
     if kind == "prediction" and n == 7:
-        az, el = cart_to_sph([float(row[3]), float(row[4]), float(row[5])])
-        return Event(frame, cls, track, float(az), float(el), float(row[6]))
-    az, el = float(row[3]), float(row[4])
+        xyz = [float(v) for v in row[3:6]]
+        if not all(math.isfinite(v) for v in xyz):
+            raise ValueError(f"non-finite direction {', '.join(v.strip() for v in row[3:6])}")
+        az, el = cartesian_to_polar_deg(*xyz)
+        return Event(frame, cls, track, az, el, _distance(float(row[6])))
+    az, el = _direction(float(row[3]), float(row[4]))
     dist = None
     if n == 6:
-        dist = float(row[5]) / CM_PER_M if kind == "reference" else float(row[5])
+        dist = _distance(float(row[5]) / CM_PER_M if kind == "reference" else float(row[5]))
     return Event(frame, cls, track, az, el, dist)
+
+
+def _direction(azimuth: float, elevation: float) -> tuple[float, float]:
+    """A polar direction checked against the DCASE ranges (NaN fails too)."""
+    if not AZIMUTH_RANGE[0] <= azimuth <= AZIMUTH_RANGE[1]:
+        raise ValueError(f"azimuth {azimuth:g} outside [{AZIMUTH_RANGE[0]:g}, {AZIMUTH_RANGE[1]:g}] degrees")
+    if not ELEVATION_RANGE[0] <= elevation <= ELEVATION_RANGE[1]:
+        raise ValueError(f"elevation {elevation:g} outside [{ELEVATION_RANGE[0]:g}, {ELEVATION_RANGE[1]:g}] degrees")
+    return azimuth, elevation
+
+
+def _distance(distance: float) -> float:
+    if not (math.isfinite(distance) and distance >= 0):
+        raise ValueError(f"distance {distance:g} is not a finite non-negative number")
+    return distance
 
 
 def _read_events(path: str | Path, kind: str) -> list[Event]:

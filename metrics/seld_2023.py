@@ -7,8 +7,11 @@ Algorithm (per recording; counts then accumulate over recordings, see :class:`me
   frame ``f`` lies in block ``f // 10``; frames past the last block (predictions beyond the reference, and the
   last reference frame when it is a multiple of 10) are ignored.
 - Per block and class: ``nb_ref`` (``nb_pred``) = most instances of the class in one frame of the block;
-  ``n_ref += nb_ref``. If both are present, every frame present in both is Hungarian-matched on great-circle
-  angle and each matched angle is filed under the reference instance's position in its frame. No common frame:
+  ``n_ref += nb_ref``. If both are present, every frame present in both (in increasing frame order) is
+  Hungarian-matched on great-circle angle and each matched angle is filed under the reference instance's
+  position in its frame. Every row counts, duplicated rows included (the official loaders keep them); the
+  cost matrix has the frame's rows of the class in file order and the official polar arithmetic on radians
+  (:mod:`metrics.directions`), so exact ties are broken by scipy exactly as officially. No common frame:
   ``FN, DE_FN, loc_FN += nb_pred`` (the official code's quirk). Otherwise each filed reference position gives a
   mean angle: ``total_angle += mean``, ``DE_TP += 1``, and ``TP += 1`` if mean <= 20 deg else
   ``FP_spatial += 1, loc_FP += 1``; then surplus predictions count ``FP, DE_FP, loc_FP += nb_pred - nb_ref``
@@ -30,7 +33,8 @@ import numpy as np
 
 from metrics.counts import SeldCounts
 from metrics.dcase_csv import Event
-from metrics.matching import group_by_frame_class, last_reference_frame, match_directions
+from metrics.directions import FORMS
+from metrics.matching import FrameClassRows, directions, group_rows, last_reference_frame, match_groups
 from util.conventions import LABEL_FPS, NUM_CLASSES
 
 #: Segment length in label frames (1 s).
@@ -42,45 +46,51 @@ MAX_ANGLE_DEG: float = 180.0
 EPS: float = float(np.finfo(float).eps)
 AVERAGES: tuple[str, ...] = ("macro", "micro")
 
-#: block -> class -> frame-in-block -> unit vectors of the instances (file order).
-Segments = list[dict[int, dict[int, list[tuple[float, float, float]]]]]
-
-
 def n_segments(n_frames: int, frames_per_segment: int = FRAMES_PER_SEGMENT) -> int:
     """Number of segments of a recording whose reference length is ``n_frames`` (ceil(n_frames / segment))."""
     return -(-int(n_frames) // frames_per_segment)
 
 
-def segment_events(events: Sequence[Event], nb_blocks: int, frames_per_segment: int = FRAMES_PER_SEGMENT) -> Segments:
-    """Group events into ``nb_blocks`` segments: ``out[block][class][frame_in_block]`` = unit vectors."""
-    out: Segments = [{} for _ in range(nb_blocks)]
-    for frame, by_class in group_by_frame_class(events, nb_blocks * frames_per_segment).items():
-        block, offset = divmod(frame, frames_per_segment)
-        for cls, instances in by_class.items():
-            out[block].setdefault(cls, {})[offset] = [v for v, _ in instances]
+def _by_block(rows: FrameClassRows, frames_per_segment: int) -> dict[int, dict[int, list[int]]]:
+    """block -> class -> frames of the block holding the class, in increasing frame order (the official
+    ``segment_labels`` order)."""
+    out: dict[int, dict[int, list[int]]] = {}
+    for frame in sorted(rows):
+        for cls in rows[frame]:
+            out.setdefault(frame // frames_per_segment, {}).setdefault(cls, []).append(frame)
     return out
 
 
-def count_segments(ref: Segments, pred: Segments, n_classes: int = NUM_CLASSES,
-                   doa_threshold: float = DOA_THRESHOLD_DEG) -> SeldCounts:
-    """Counts of one recording from its segmented reference and prediction (same number of blocks)."""
+def count_recording(ref_events: Sequence[Event], pred_events: Sequence[Event], n_classes: int = NUM_CLASSES,
+                    doa_threshold: float = DOA_THRESHOLD_DEG, form: str = "polar",
+                    frames_per_segment: int = FRAMES_PER_SEGMENT) -> SeldCounts:
+    """Counts of one recording from its reference and predicted events (both segmented with the reference's
+    block count). ``form`` is the angle arithmetic (:mod:`metrics.directions`): ``polar`` as the DCASE2023
+    scorer, ``cartesian`` as the segment-level metric of the DCASE2024 scorer."""
+    nb_blocks = n_segments(last_reference_frame(ref_events), frames_per_segment)
+    n_frames = nb_blocks * frames_per_segment
+    ref_rows, pred_rows = group_rows(ref_events, n_frames), group_rows(pred_events, n_frames)
+    ref_blocks, pred_blocks = _by_block(ref_rows, frames_per_segment), _by_block(pred_rows, frames_per_segment)
+    keys = [(frame, cls) for frame, by_class in ref_rows.items() for cls in by_class
+            if cls in pred_rows.get(frame, {})]
+    matches = dict(zip(keys, match_groups(directions(ref_events, form), directions(pred_events, form),
+                                          [(ref_rows[f][c], pred_rows[f][c]) for f, c in keys], form)))
     c = SeldCounts(n_classes)
-    for ref_block, pred_block in zip(ref, pred):
+    for block in range(nb_blocks):
+        ref_block, pred_block = ref_blocks.get(block, {}), pred_blocks.get(block, {})
         loc_fp = loc_fn = 0
         for cls in range(n_classes):
-            ref_frames = ref_block.get(cls)
-            pred_frames = pred_block.get(cls)
-            nb_ref = max(len(v) for v in ref_frames.values()) if ref_frames else 0
-            nb_pred = max(len(v) for v in pred_frames.values()) if pred_frames else 0
+            ref_frames, pred_frames = ref_block.get(cls), pred_block.get(cls)
+            nb_ref = max(len(ref_rows[f][cls]) for f in ref_frames) if ref_frames else 0
+            nb_pred = max(len(pred_rows[f][cls]) for f in pred_frames) if pred_frames else 0
             c.n_ref[cls] += nb_ref
             if ref_frames and pred_frames:
-                angles: dict[int, list[float]] = {}
-                for frame, ref_vecs in ref_frames.items():
-                    pred_vecs = pred_frames.get(frame)
-                    if pred_vecs is None:
+                angles: dict[int, list[float]] = {}  # reference position in its frame -> matched angles
+                for frame in ref_frames:
+                    match = matches.get((frame, cls))
+                    if match is None:
                         continue
-                    rows, _, dists = match_directions(ref_vecs, pred_vecs)
-                    for r, d in zip(rows, dists):
+                    for r, d in zip(match[0], match[2].tolist()):
                         angles.setdefault(r, []).append(d)
                 if not angles:  # no common frame: the official scorer counts nb_pred misses here
                     loc_fn += nb_pred
@@ -116,15 +126,6 @@ def count_segments(ref: Segments, pred: Segments, n_classes: int = NUM_CLASSES,
     return c
 
 
-def count_recording(ref_events: Sequence[Event], pred_events: Sequence[Event], n_classes: int = NUM_CLASSES,
-                    doa_threshold: float = DOA_THRESHOLD_DEG) -> SeldCounts:
-    """Counts of one recording from its reference and predicted events (both segmented with the reference's
-    block count)."""
-    nb_blocks = n_segments(last_reference_frame(ref_events))
-    return count_segments(segment_events(ref_events, nb_blocks), segment_events(pred_events, nb_blocks),
-                          n_classes, doa_threshold)
-
-
 def seld_error(er: np.ndarray | float, f: np.ndarray | float, le: np.ndarray | float,
                lr: np.ndarray | float) -> np.ndarray | float:
     """SELD error = mean(ER, 1 - F, LE / 180, 1 - LR) (element-wise)."""
@@ -156,18 +157,21 @@ def compute_scores(c: SeldCounts, average: str = "macro") -> dict:
 
 
 class SELDMetrics2023:
-    """Accumulate-then-compute DCASE2023 SELD metrics: ``update(ref, pred)`` per recording, then ``compute()``."""
+    """Accumulate-then-compute DCASE2023 SELD metrics: ``update(ref, pred)`` per recording, then ``compute()``.
+    ``form="cartesian"`` gives the segment-level metric of the DCASE2024 scorer (same algorithm, its angles)."""
 
     def __init__(self, n_classes: int = NUM_CLASSES, doa_threshold: float = DOA_THRESHOLD_DEG,
-                 average: str = "macro"):
+                 average: str = "macro", form: str = "polar"):
         if average not in AVERAGES:
             raise ValueError(f"average must be one of {AVERAGES}, not {average!r}")
-        self.n_classes, self.doa_threshold, self.average = n_classes, doa_threshold, average
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {FORMS}, not {form!r}")
+        self.n_classes, self.doa_threshold, self.average, self.form = n_classes, doa_threshold, average, form
         self.counts = SeldCounts(n_classes)
 
     def update(self, ref_events: Sequence[Event], pred_events: Sequence[Event]) -> SeldCounts:
         """Add one recording; returns its own counts (kept by callers that need a jackknife)."""
-        c = count_recording(ref_events, pred_events, self.n_classes, self.doa_threshold)
+        c = count_recording(ref_events, pred_events, self.n_classes, self.doa_threshold, self.form)
         self.counts = self.counts + c
         return c
 

@@ -5,8 +5,9 @@ Algorithm (per recording; counts accumulate over recordings):
 
 - ``n_frames`` = the last annotated reference frame (not + 1); frames ``0 .. n_frames - 1`` are scored (the last
   annotated frame and predictions past it are ignored, as officially).
-- Per frame and class with ``R`` reference and ``P`` predicted instances, ``n_ref += R``. Both present: Hungarian
-  matching on great-circle angle gives ``K = min(P, R)`` pairs with angle error ``a``, distance error
+- Per frame and class with ``R`` reference and ``P`` predicted instances (every row, duplicates included, in
+  file order), ``n_ref += R``. Both present: Hungarian matching on the official Cartesian angle (unit vectors
+  with norms padded by 1e-10, :mod:`metrics.directions`; a direction against itself is 8.1e-4 deg) gives ``K = min(P, R)`` pairs with angle error ``a``, distance error
   ``|d_pred - d_ref|`` and relative distance error ``|d_pred - d_ref| / d_ref``; ``L`` = pairs with ``a > 20`` deg
   or relative distance error ``> 1`` (or absolute distance error ``> dist_threshold``, default infinite).
   ``TP += K - L``, ``FP_spatial += L``, ``DE_TP += K``, ``FP, DE_FP += max(0, P - R)``, ``FN, DE_FN +=
@@ -29,7 +30,7 @@ import numpy as np
 
 from metrics.counts import SeldCounts
 from metrics.dcase_csv import Event
-from metrics.matching import group_by_frame_class, last_reference_frame, match_directions
+from metrics.matching import directions, group_rows, last_reference_frame, match_groups
 from metrics.seld_2023 import AVERAGES, DOA_THRESHOLD_DEG, EPS, MAX_ANGLE_DEG
 from util.conventions import NUM_CLASSES
 
@@ -37,6 +38,8 @@ from util.conventions import NUM_CLASSES
 REL_DIST_THRESHOLD: float = 1.0
 #: Absolute distance error threshold of a true positive (metres; the official default is none).
 DIST_THRESHOLD_M: float = math.inf
+#: Angle arithmetic of the DCASE2024 scorer (see metrics.directions).
+FORM: str = "cartesian"
 
 
 def count_recording(ref_events: Sequence[Event], pred_events: Sequence[Event], n_classes: int = NUM_CLASSES,
@@ -49,30 +52,35 @@ def count_recording(ref_events: Sequence[Event], pred_events: Sequence[Event], n
             if any(e.distance is None for e in events):
                 raise ValueError(f"distance evaluation needs a distance in every {name} event")
     n_frames = last_reference_frame(ref_events)
-    ref = group_by_frame_class(ref_events, n_frames)
-    pred = group_by_frame_class(pred_events, n_frames)
+    ref, pred = group_rows(ref_events, n_frames), group_rows(pred_events, n_frames)
+    frames = sorted(set(ref) | set(pred))
+    keys = [(f, cls) for f in frames for cls in range(n_classes) if cls in ref.get(f, {}) and cls in pred.get(f, {})]
+    matches = dict(zip(keys, match_groups(directions(ref_events, FORM), directions(pred_events, FORM),
+                                          [(ref[f][c], pred[f][c]) for f, c in keys], FORM)))
+    if eval_distance:
+        ref_dist = np.array([e.distance for e in ref_events], dtype=np.float64)
+        pred_dist = np.array([e.distance for e in pred_events], dtype=np.float64)
     c = SeldCounts(n_classes)
-    for frame in sorted(set(ref) | set(pred)):
+    for frame in frames:
         ref_f, pred_f = ref.get(frame, {}), pred.get(frame, {})
         loc_fp = loc_fn = 0
         for cls in range(n_classes):
-            r_inst, p_inst = ref_f.get(cls), pred_f.get(cls)
-            if r_inst and p_inst:
-                n_r, n_p = len(r_inst), len(p_inst)
+            r_idx, p_idx = ref_f.get(cls), pred_f.get(cls)
+            if r_idx and p_idx:
+                n_r, n_p = len(r_idx), len(p_idx)
                 c.n_ref[cls] += n_r
-                rows, cols, angles = match_directions([v for v, _ in r_inst], [v for v, _ in p_inst])
-                wrong = 0
-                for r, p, angle in zip(rows, cols, angles):
-                    bad = angle > doa_threshold
-                    if eval_distance:
-                        d_ref, d_pred = r_inst[r][1], p_inst[p][1]
-                        err = abs(d_ref - d_pred)
-                        rel = err / (d_ref + EPS)
-                        c.total_dist[cls] += err
-                        c.total_rel_dist[cls] += rel
-                        bad = bad or err > dist_threshold or rel > rel_dist_threshold
-                    c.total_angle[cls] += angle
-                    wrong += int(bad)
+                rows, cols, angles = matches[(frame, cls)]
+                bad = angles > doa_threshold
+                if eval_distance:
+                    d_ref = ref_dist[np.asarray(r_idx)[rows]]
+                    d_pred = pred_dist[np.asarray(p_idx)[cols]]
+                    err = np.abs(d_ref - d_pred)
+                    rel = err / (d_ref + EPS)
+                    c.total_dist[cls] += err.sum()
+                    c.total_rel_dist[cls] += rel.sum()
+                    bad = bad | (err > dist_threshold) | (rel > rel_dist_threshold)
+                c.total_angle[cls] += angles.sum()
+                wrong = int(bad.sum())
                 k = len(rows)
                 extra, missed = max(0, n_p - n_r), max(0, n_r - n_p)
                 c.tp[cls] += k - wrong
@@ -84,15 +92,15 @@ def count_recording(ref_events: Sequence[Event], pred_events: Sequence[Event], n
                 c.de_fn[cls] += missed
                 loc_fp += extra + wrong
                 loc_fn += missed
-            elif r_inst:
-                c.n_ref[cls] += len(r_inst)
-                loc_fn += len(r_inst)
-                c.fn[cls] += len(r_inst)
-                c.de_fn[cls] += len(r_inst)
-            elif p_inst:
-                loc_fp += len(p_inst)
-                c.fp[cls] += len(p_inst)
-                c.de_fp[cls] += len(p_inst)
+            elif r_idx:
+                c.n_ref[cls] += len(r_idx)
+                loc_fn += len(r_idx)
+                c.fn[cls] += len(r_idx)
+                c.de_fn[cls] += len(r_idx)
+            elif p_idx:
+                loc_fp += len(p_idx)
+                c.fp[cls] += len(p_idx)
+                c.de_fp[cls] += len(p_idx)
         c.add_block_errors(loc_fp, loc_fn)
     return c
 

@@ -18,6 +18,12 @@ def ev(frame, cls, az, el=0.0, dist=2.0, track=0):
     return Event(frame, cls, track, float(az), float(el), dist)
 
 
+#: The official DCASE2024 angle pads each norm by 1e-10, so a direction against itself is arccos(1 / (1 + 1e-10))
+#: = 8.1028e-4 degrees, not 0 (measured with partha2409/DCASE2024_seld_baseline 0b078872).
+SELF_ANGLE = math.degrees(math.acos(1 / (1 + 1e-10)))
+assert abs(SELF_ANGLE - 8.1028e-4) < 1e-7
+
+
 def full_reference(n_frames=21):
     return [ev(f, c, -170 + 25 * c, 0.0, 1.0 + 0.2 * c) for f in range(n_frames) for c in range(NUM_CLASSES)]
 
@@ -33,8 +39,8 @@ def test_identity(average):
     ref = full_reference()
     s = scores(ref, ref, average)
     assert s["F"] == pytest.approx(1) and s["ER"] == pytest.approx(0, abs=1e-12)
-    assert s["DOAE"] == pytest.approx(0, abs=1e-5) and s["RDE"] == pytest.approx(0, abs=1e-12)
-    assert s["LR"] == pytest.approx(1) and s["SELD"] == pytest.approx(0, abs=1e-6)
+    assert s["DOAE"] == pytest.approx(SELF_ANGLE, rel=1e-4) and s["RDE"] == pytest.approx(0, abs=1e-12)
+    assert s["LR"] == pytest.approx(1) and s["SELD"] == pytest.approx(s["DOAE"] / 180 / 3, rel=1e-9)
 
 
 def test_rotation_and_distance_errors():
@@ -61,8 +67,9 @@ def test_no_predictions_and_absent_class():
     assert s["SELD"] == pytest.approx(1)  # nanmean(1 - F) per class
     only0 = [ev(f, 0, 10) for f in range(5)]
     s = scores(only0, only0)
-    assert s["classwise"]["SELD"][0] == pytest.approx(0, abs=1e-6) and s["classwise"]["SELD"][1] == pytest.approx(1)
-    assert s["DOAE"] == pytest.approx(0, abs=1e-5)  # NaN classes ignored
+    assert s["classwise"]["SELD"][0] == pytest.approx(SELF_ANGLE / 180 / 3, rel=1e-4)
+    assert s["classwise"]["SELD"][1] == pytest.approx(1)
+    assert s["DOAE"] == pytest.approx(SELF_ANGLE, rel=1e-4)  # NaN classes ignored
 
 
 def test_frame_counts_by_hand():
@@ -95,7 +102,7 @@ def test_real_reference_with_distances(shared_data):
     path = shared_data / "starss22_metadata_dev" / "dev-test-sony" / "fold4_room23_mix001.csv"
     ref = [Event(e.frame, e.cls, e.track, e.azimuth, e.elevation, rng.uniform(0.5, 4.0))
            for e in read_reference_csv(path)]
-    assert scores(ref, ref, "micro")["SELD"] == pytest.approx(0, abs=1e-6)
+    assert scores(ref, ref, "micro")["SELD"] == pytest.approx(SELF_ANGLE / 180 / 3, rel=1e-4)
     pred = [Event(e.frame, e.cls, e.track, e.azimuth, e.elevation, e.distance * 1.2) for e in ref]
     assert scores(ref, pred, "micro")["RDE"] == pytest.approx(0.2)
 

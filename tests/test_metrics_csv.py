@@ -40,6 +40,14 @@ def test_prediction_layouts(tmp_path):
     ("0,13,0,10,20\n", "line 1: class 13 outside 0..12"),
     ("-1,1,0,10,20\n", "line 1: negative frame -1"),
     ("0.5,1,0,10,20\n", "line 1: frame '0.5' is not an integer"),
+    ("0,1,180,90\n1,1,180.5,0\n", "line 2: azimuth 180.5 outside [-180, 180] degrees"),
+    ("0,1,0,-181,0\n", "line 1: azimuth -181 outside [-180, 180] degrees"),
+    ("0,1,0,10,-90.01,2.0\n", "line 1: elevation -90.01 outside [-90, 90] degrees"),
+    ("0,1,0,10,95\n", "line 1: elevation 95 outside [-90, 90] degrees"),
+    ("0,1,nan,0\n", "line 1: azimuth nan outside [-180, 180] degrees"),
+    ("0,1,0,10,inf\n", "line 1: elevation inf outside [-90, 90] degrees"),
+    ("0,1,0,10,20,-1\n", "line 1: distance -1 is not a finite non-negative number"),
+    ("0,1,0,1,0,nan,2.0\n", "line 1: non-finite direction 1, 0, nan"),
 ])
 def test_malformed_prediction(tmp_path, text, problem):
     path = write(tmp_path, "bad.csv", text)
@@ -52,6 +60,10 @@ def test_malformed_prediction(tmp_path, text, problem):
 def test_malformed_reference_and_missing_file(tmp_path):
     with pytest.raises(InputError, match="line 1: expected 5 or 6 columns for a reference, found 4"):
         read_reference_csv(write(tmp_path, "r.csv", "0,1,10,20\n"))
+    with pytest.raises(InputError, match=r"r2.csv: line 2: azimuth 190 outside \[-180, 180\] degrees"):
+        read_reference_csv(write(tmp_path, "r2.csv", "0,1,0,-180,-90,100\n1,1,0,190,0,100\n"))
+    with pytest.raises(InputError, match=r"r3.csv: line 1: elevation -91 outside \[-90, 90\] degrees"):
+        read_reference_csv(write(tmp_path, "r3.csv", "0,1,0,180,-91\n"))
     with pytest.raises(InputError, match="file not found"):
         read_reference_csv(tmp_path / "nope.csv")
     (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x81")

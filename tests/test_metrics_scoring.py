@@ -16,7 +16,7 @@ from metrics.jackknife import jackknife_estimate
 from metrics.scoring import format_table, score_events, score_folders
 from util.conventions import CLASS_NAMES, NUM_CLASSES
 from util.errors import InputError
-from util.geometry import sph_to_cart
+from util.geometry import sph_to_cart, wrap_azimuth
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,8 @@ def test_cartesian_7_columns_score_like_polar_4_columns(folders, tmp_path):
     rng = np.random.default_rng(5)
     polar_dir, cart_dir = tmp_path / "polar", tmp_path / "cart"
     for name, events in refs.items():
-        pred = [Event(e.frame, e.cls, 0, e.azimuth + rng.normal(0, 25), e.elevation + rng.normal(0, 10))
+        pred = [Event(e.frame, e.cls, 0, float(wrap_azimuth(e.azimuth + rng.normal(0, 25))),
+                      float(np.clip(e.elevation + rng.normal(0, 10), -90, 90)))
                 for e in events if rng.random() < 0.8]
         polar_dir.mkdir(exist_ok=True)
         cart_dir.mkdir(exist_ok=True)
@@ -101,7 +102,7 @@ def test_cartesian_7_columns_score_like_polar_4_columns(folders, tmp_path):
 def test_jackknife(folders):
     ref_dir, pred_dir, refs = folders
     for name, events in refs.items():
-        pred = [Event(e.frame, e.cls, 0, e.azimuth + 15, e.elevation) for e in events][::2]
+        pred = [Event(e.frame, e.cls, 0, float(wrap_azimuth(e.azimuth + 15)), e.elevation) for e in events][::2]
         write_prediction_csv(pred_dir / f"{name}.csv", pred)
     r = score_folders(ref_dir, pred_dir, jackknife=True)
     jk = r["jackknife"]
@@ -143,3 +144,22 @@ def test_cli_process_exit_code(tmp_path):
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {ref / 'a.csv'}: line 1: expected 5 or 6 columns for a reference, found 4"
+
+
+@pytest.mark.parametrize("which,row,problem", [
+    ("ref", "3,1,0,200,10", "line 2: azimuth 200 outside [-180, 180] degrees"),
+    ("pred", "3,1,0,20,-100", "line 2: elevation -100 outside [-90, 90] degrees"),
+])
+def test_cli_rejects_directions_out_of_range(tmp_path, which, row, problem):
+    """An out-of-range reference or prediction row: one ``error: <file>: <problem>`` line, exit 2, no output."""
+    ref, pred = tmp_path / "ref", tmp_path / "pred"
+    ref.mkdir()
+    pred.mkdir()
+    (ref / "a.csv").write_text("0,1,0,10,0\n" + (row if which == "ref" else "3,1,0,20,0") + "\n")
+    (pred / "a.csv").write_text("0,1,0,10,0\n" + (row if which == "pred" else "3,1,0,20,0") + "\n")
+    out_json = tmp_path / "scores.json"
+    proc = subprocess.run([sys.executable, "seld.py", "score", "--ref-dir", str(ref), "--pred-dir", str(pred),
+                           "--json", str(out_json)], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [f"error: {(ref if which == 'ref' else pred) / 'a.csv'}: {problem}"]
+    assert not out_json.exists()

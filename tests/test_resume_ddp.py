@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -160,3 +161,61 @@ def test_ddp_needs_a_gpu_per_process(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(InputError, match="only 1 GPU"):
         seld_trainer.init_distributed("auto")
+
+
+def _stderr_lines(capsys) -> list[str]:
+    return [line for line in re.split(r"[\r\n]", capsys.readouterr().err) if line.strip() and "%|" not in line]
+
+
+def test_resume_with_incompatible_checkpoint_names_file_and_tensors(tiny_dataset, cache_dir, tmp_path, capsys):
+    """Which tensors differ and how, in one line naming the checkpoint; train.log untouched, nothing created."""
+    run = tmp_path / "run"
+    seld_trainer.train(tiny_config(tiny_dataset, cache_dir, max_iters=4, checkpoint_every=100, val_every=100),
+                       run_dir=run, stop_after=2, progress=False)
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    weights = ckpt["model"]
+    name = next(k for k, v in weights.items() if v.dim() == 2)
+    rows, cols = weights[name].shape
+    weights[name] = torch.zeros(rows + 3, cols)
+    dropped = sorted(weights)[-1]
+    del weights[dropped]
+    weights["extra.weight"] = torch.zeros(2)
+    bad = run / "checkpoints" / "bad.pt"
+    save_checkpoint(bad, ckpt)
+    log_before = (run / "train.log").read_bytes()
+    capsys.readouterr()
+    assert seld.main(["train", "--resume", str(bad), "--no-progress"]) == 2
+    assert _stderr_lines(capsys) == [
+        f"error: {bad}: checkpoint does not fit this model: 1 tensor(s) of another shape ({name}: checkpoint "
+        f"({rows + 3}, {cols}) vs model ({rows}, {cols})); 1 missing ({dropped}); 1 unexpected (extra.weight)"]
+    assert (run / "train.log").read_bytes() == log_before
+    # the same checkpoint copied outside its run folder: no train.log (nor anything else) appears beside it
+    alien = tmp_path / "alien" / "checkpoints" / "last.pt"
+    save_checkpoint(alien, ckpt)
+    assert seld.main(["train", "--resume", str(tmp_path / "alien"), "--no-progress"]) == 2
+    assert f"error: {alien}: checkpoint does not fit this model" in _stderr_lines(capsys)[0]
+    assert sorted(p.relative_to(tmp_path / "alien").as_posix() for p in (tmp_path / "alien").rglob("*")) == [
+        "checkpoints", "checkpoints/last.pt"]
+
+
+def test_failed_start_leaves_no_run_folder(tiny_dataset, cache_dir, tmp_path):
+    empty = tmp_path / "empty_dataset"
+    empty.mkdir()
+    cfg = tiny_config(empty, cache_dir)
+    with pytest.raises(InputError, match="no .wav recordings found"):
+        seld_trainer.train(cfg, out_root=tmp_path / "runs" / "nested", progress=False)
+    assert not (tmp_path / "runs").exists()
+    with pytest.raises(InputError, match="no .wav recordings found"):
+        seld_trainer.train(tiny_config(empty, cache_dir), run_dir=tmp_path / "exact", progress=False)
+    assert not (tmp_path / "exact").exists()
+    (tmp_path / "kept").mkdir()  # a folder the user made stays, without a train.log
+    with pytest.raises(InputError, match="no .wav recordings found"):
+        seld_trainer.train(tiny_config(empty, cache_dir), run_dir=tmp_path / "kept", progress=False)
+    assert list((tmp_path / "kept").iterdir()) == []
+
+
+def test_run_folder_that_cannot_be_made(tmp_path, capsys):
+    blocker = tmp_path / "runs"
+    blocker.write_text("a file\n")
+    assert seld.main(["train", "--data-dir", str(tmp_path), "--run-dir", str(blocker / "r1"), "--no-progress"]) == 2
+    assert _stderr_lines(capsys) == [f"error: {blocker / 'r1'}: cannot create the run folder (Not a directory)"]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pickle
 import random
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +34,45 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         torch.save(payload, tmp)
 
 
+def state_dict_mismatch(expected: Mapping[str, Any], found: Mapping[str, Any], limit: int = 4) -> str | None:
+    """How the tensors of a checkpoint's state dict (``found``) differ from a model's (``expected``): names with
+    other shapes (``name: checkpoint (a, b) vs model (c, d)``), missing and unexpected names, at most ``limit``
+    of each; None when every tensor fits."""
+    def shape(t: Any) -> str:
+        return str(tuple(t.shape)) if hasattr(t, "shape") else type(t).__name__
+
+    def listed(names: list[str]) -> str:
+        more = f" and {len(names) - limit} more" if len(names) > limit else ""
+        return ", ".join(names[:limit]) + more
+
+    differ = [f"{k}: checkpoint {shape(found[k])} vs model {shape(v)}" for k, v in expected.items()
+              if k in found and (not hasattr(found[k], "shape") or tuple(found[k].shape) != tuple(v.shape))]
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    parts = []
+    if differ:
+        parts.append(f"{len(differ)} tensor(s) of another shape ({listed(differ)})")
+    if missing:
+        parts.append(f"{len(missing)} missing ({listed(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected ({listed(unexpected)})")
+    return "; ".join(parts) or None
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint safely; InputError names the file when it is missing, unsafe, corrupt or foreign."""
+    """Read a checkpoint safely; InputError names the file when it is missing, unsafe, corrupt or foreign.
+
+    A file that is not a ``torch.save`` zip archive (a text file, a wav, a truncated download) is refused before
+    unpickling: the safe unpickler reports such bytes as IndexError / KeyError, not as a format error."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "checkpoint not found")
+    if not zipfile.is_zipfile(path):
+        raise InputError(path, f"not a checkpoint file ({_describe_bytes(path)}; expected a torch.save archive)")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, LookupError,
+            zipfile.BadZipFile) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(path, f"not a readable checkpoint ({first})") from exc
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
@@ -47,6 +80,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if ckpt["format"] != CHECKPOINT_FORMAT:
         raise InputError(path, f"checkpoint format {ckpt['format']!r} is not {CHECKPOINT_FORMAT!r}")
     return ckpt
+
+
+def _describe_bytes(path: Path) -> str:
+    """A short description of a file's start for error messages (size, and what it looks like)."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(16)
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        kind = "a WAV file"
+    elif head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        kind = "a text file"
+    else:
+        kind = "unknown content"
+    return f"{kind} of {size} byte{'s' if size != 1 else ''}"
 
 
 def rng_state() -> dict[str, Any]:
