@@ -38,7 +38,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from feature.base import FeatureConfig, extractor_class
-from feature.cache import FeatureCache
+from feature.cache import FeatureCache, default_cache_dir
 from feature.extract import build_feature_cache
 from net import build_model
 from net.adpit import ADPITLoss
@@ -49,6 +49,7 @@ from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng
 from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, save_config
 from util.errors import InputError
 from util.fileio import write_text_atomic
+from util.layout import DatasetLayout
 
 log = logging.getLogger("seld")
 
@@ -135,13 +136,25 @@ def make_run_dir(out_root: str | Path, name: str, info: DistInfo) -> Path:
     return run_dir
 
 
+class ProgressSafeHandler(logging.Handler):
+    """Console handler that writes through ``tqdm.write``: a message clears the progress bar, takes a line of its
+    own, and the bar is redrawn below it (a plain StreamHandler glues messages onto the bar's ``\r`` frames)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
 def setup_logging(run_dir: Path | None, is_main: bool) -> None:
-    """Log to the console and ``run_dir/train.log`` (rank 0 only)."""
+    """Log to the console (between progress-bar frames) and ``run_dir/train.log`` (rank 0 only; one line per
+    message, no progress bars)."""
     log.setLevel(logging.INFO if is_main else logging.WARNING)
     log.handlers.clear()
     log.propagate = False
     fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
-    console = logging.StreamHandler()
+    console = ProgressSafeHandler()
     console.setFormatter(fmt)
     log.addHandler(console)
     if run_dir is not None and is_main:
@@ -164,7 +177,19 @@ def feature_config_of(cfg: RunConfig) -> FeatureConfig:
 
 
 def cache_root(cfg: RunConfig) -> Path:
-    return Path(cfg.data.cache_dir) if cfg.data.cache_dir else Path(cfg.data.data_dir) / "cache"
+    """The run's feature-cache root: ``data.cache_dir``, else the default beside the dataset."""
+    return Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache_dir(cfg.data.data_dir)
+
+
+def resolve_val_split(cfg: RunConfig) -> str:
+    """The split that validates the run and picks its best checkpoint: ``data.val_split``, where ``auto`` means
+    ``val`` when the dataset holds validation recordings (the synthetic dataset's dev-val-*, held apart from the
+    reported dev-test), else ``test`` (STARSS23 has no validation split: the official practice validates on
+    fold4 = dev-test)."""
+    if cfg.data.val_split != "auto":
+        return cfg.data.val_split
+    has_val = bool(DatasetLayout(cfg.data.data_dir).recordings(cfg.data.audio_format, "val"))
+    return "val" if has_val else "test"
 
 
 def open_feature_cache(cfg: RunConfig, info: DistInfo, progress: bool) -> FeatureCache:
@@ -264,6 +289,13 @@ class Trainer:
         torch.manual_seed(tc.seed + info.rank)
         np.random.seed((tc.seed + info.rank) % 2**32)
 
+        asked = cfg.data.val_split
+        cfg.data.val_split = resolve_val_split(cfg)  # recorded in config.yaml and the checkpoints
+        if asked == "auto":
+            log.info("validation split (picks the best checkpoint): %s", {
+                "val": "val (dev-val-*, held apart from the reported dev-test split)",
+                "test": "test (dev-test: this dataset has no validation split; for STARSS23 that is the official "
+                        "practice, fold4)"}.get(cfg.data.val_split, cfg.data.val_split))
         self.cache = open_feature_cache(cfg, info, progress)
         cfg.features = self.cache.feature_config.to_dict()
         self.visual = open_visual_source(cfg, info, progress)

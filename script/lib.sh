@@ -25,6 +25,24 @@ PY="$SELD_ROOT/.venv/bin/python"
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
+# copy stdin to stdout unchanged (progress bars and all) and append it to file $1 as plain lines: of every line,
+# only what follows its last carriage return (a progress bar's final frame, or the message written after it)
+tee_log() {  # FILE
+  "$PY" -u -c '
+import sys
+out, rest = sys.stdout.buffer, b""
+with open(sys.argv[1], "ab") as log:
+    while chunk := sys.stdin.buffer.read1(65536):
+        out.write(chunk)
+        out.flush()
+        *lines, rest = (rest + chunk).split(b"\n")
+        log.writelines(line.rsplit(b"\r", 1)[-1] + b"\n" for line in lines)
+        log.flush()
+    if rest.rsplit(b"\r", 1)[-1].strip():
+        log.write(rest.rsplit(b"\r", 1)[-1] + b"\n")
+' "$1"
+}
+
 # stage 0: the environment
 stage_setup() {
   bash script/setup.sh
@@ -48,7 +66,8 @@ stage_dataset() {
     PRESET=${PRESET:-small}
     DATA_DIR="data/synthetic_${PRESET}"
     if [[ -f "$DATA_DIR/synthesis.json" && -d "$DATA_DIR/metadata_dev" ]] && synthetic_dataset_current; then
-      log "dataset: $DATA_DIR exists (synthetic, preset $PRESET); skipped"
+      log "dataset: $DATA_DIR exists (synthetic, preset $PRESET, scenes $("$PY" -c 'import json, sys
+print(json.load(open(sys.argv[1])).get("scene_source", "unknown"))' "$DATA_DIR/synthesis.json")); skipped"
     else
       log "dataset: synthesising preset $PRESET into $DATA_DIR"
       "$PY" synthesize_dataset.py --out "$DATA_DIR" --preset "$PRESET"
@@ -128,7 +147,7 @@ stage_train() {  # FORMAT FEATURE MODEL VISUAL
   elif [[ -n "$latest" && -f "$latest/checkpoints/last.pt" ]]; then
     RUN_DIR=$latest
     log "train: resuming $RUN_DIR"
-    "${launch[@]}" seld.py train --resume "$RUN_DIR" ${MAX_ITERS:+--max-iters "$MAX_ITERS"} 2>&1 | tee -a "$RUN_DIR/stdout.log"
+    "${launch[@]}" seld.py train --resume "$RUN_DIR" ${MAX_ITERS:+--max-iters "$MAX_ITERS"} 2>&1 | tee_log "$RUN_DIR/stdout.log"
   else
     RUN_DIR="$RUN_ROOT/$(date -u +%Y%m%d-%H%M%S)_$NAME"
     mkdir -p "$RUN_DIR"
@@ -144,7 +163,7 @@ stage_train() {  # FORMAT FEATURE MODEL VISUAL
       ${MAX_ITERS:+--max-iters "$MAX_ITERS"} ${BATCH_SIZE:+--batch-size "$BATCH_SIZE"} ${LR:+--lr "$LR"} \
       ${WINDOW:+--window "$WINDOW"} ${VAL_EVERY:+--val-every "$VAL_EVERY"} ${DEVICE:+--device "$DEVICE"} \
       ${WORKERS:+--workers "$WORKERS"} ${SEED:+--seed "$SEED"} ${THRESHOLD:+--threshold "$THRESHOLD"} \
-      ${TRAIN_ARGS:-} 2>&1 | tee -a "$RUN_DIR/stdout.log"
+      ${TRAIN_ARGS:-} 2>&1 | tee_log "$RUN_DIR/stdout.log"
   fi
   export RUN_DIR
 }

@@ -40,7 +40,10 @@ class DataConfig:
     #                                         (features in seld_data_loader.LEVEL_CHANNELS only)
     mix: float = 0.0                        # share of training windows with a second window mixed in (logmel_iv only)
     train_split: str = "train"
-    val_split: str = "test"
+    val_split: str = "auto"                 # split that picks the best checkpoint: auto = "val" when the dataset
+    #                                         has validation recordings (dev-val-*, synthetic), else "test"
+    #                                         (STARSS23: fold4, the official practice); resolved at train time
+    test_split: str = "test"                # split that evaluate reports by default
     num_workers: int = 1                    # DataLoader worker processes (0 = load in the training process)
 
 
