@@ -46,7 +46,7 @@ from net.spec import InputSpec
 from seld_data_loader import (AUGMENTABLE_FEATURES, LEVEL_CHANNELS, FoaRotations, SELDWindows, TimeFrequencyMasking,
                               WindowSampler, build_visual_source, make_train_loader)
 from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, save_config
+from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, resolve_run_paths, save_config
 from util.errors import InputError
 from util.fileio import write_text_atomic
 from util.layout import DatasetLayout
@@ -341,11 +341,13 @@ class Trainer:
                                                 f"not {self.cache.feature_config.name}")
         self.sampler = WindowSampler(self.dataset.num_frames, self.window_frames, fpl, tc.seed, info.rank,
                                      info.world_size, self.dataset.num_augmentations, cfg.data.mix)
+        if len(self.sampler) < tc.batch_size:  # (a tiny dataset): the largest batch that fits, said and recorded
+            log.info("only %d training windows per rank for batch size %d: training with batch size %d (choose "
+                     "another with BATCH_SIZE= in the scripts, --batch-size in seld.py train)", len(self.sampler),
+                     tc.batch_size, len(self.sampler))
+            tc.batch_size = len(self.sampler)
         self.loader = make_train_loader(self.dataset, self.sampler, tc.batch_size, cfg.data.num_workers, seed=tc.seed,
                                         pin_memory=self.device.type == "cuda")
-        if len(self.sampler) < tc.batch_size:
-            raise InputError(self.cache.folder, f"only {len(self.sampler)} training windows per rank for batch size "
-                                                f"{tc.batch_size}; lower train.batch_size or data.window_s")
 
         decay, no_decay = [], []
         for n, p in self.model.named_parameters():
@@ -602,8 +604,14 @@ def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Pa
         except ValueError as exc:
             raise InputError(ckpt_path, f"checkpoint config does not match this version ({exc})") from exc
         run_dir = ckpt_path.parent.parent
+        done, wanted = int(ckpt["iteration"]), cfg.train.max_iters if max_iters is None else max_iters
+        if done >= wanted:
+            raise InputError(ckpt_path, f"the run has already trained {done} iterations (of {cfg.train.max_iters}); "
+                                        f"to train it on, give more: seld.py train --resume {run_dir} --max-iters N "
+                                        f"with N > {done}")
     if cfg is None:
         raise ValueError("train() needs a config or a checkpoint to resume")
+    resolve_run_paths(cfg)  # absolute dataset / cache paths in config.yaml: evaluate and resume from anywhere
     if max_iters is not None:
         cfg.train.max_iters = max_iters
     info = init_distributed(cfg.train.device)
@@ -670,6 +678,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-after", type=int, default=None,
                         help="stop (and checkpoint) after N iterations in total")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    defaults = config_to_dict(RunConfig())
+    for action in parser._actions:  # the config value a flag overrides, as its shown default
+        key = TRAIN_FLAGS.get(action.dest)
+        if key and "default" not in (action.help or ""):
+            section, name = key.split(".")
+            action.help = f"{action.help} (default: {defaults[section][name]}, config {key})"
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from synth.config import DEFAULT_ANNOTATIONS, PRESETS, SYNTH_FORMATS, SynthesisConfig, default_annotations, scene_source
 from synth.dataset import check_writable, default_workers, synthesize_dataset
-from util.cli import run_main
+from util.cli import DefaultsHelpFormatter, run_main
 from util.errors import InputError
 
 
@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--formats", default=",".join(SYNTH_FORMATS), help="comma-separated audio formats: foa,mic")
     parser.add_argument("--video-size", default=None, help="video resolution WxH, even numbers (preset default)")
     parser.add_argument("--no-video", action="store_true", help="skip video and detections")
-    parser.add_argument("--snr-db", type=float, default=None, help="background-noise SNR in dB (inf = no noise)")
+    defaults = SynthesisConfig()
+    parser.add_argument("--snr-db", type=float, default=None,
+                        help=f"background-noise SNR in dB (inf = no noise; default {defaults.snr_db:g})")
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: number of cores)")
     parser.add_argument("--num-train", type=int, default=None, help="number of train clips (preset default)")
     parser.add_argument("--num-test", type=int, default=None, help="number of test clips (preset default)")
@@ -46,11 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the annotation scripts' own classes (default: permute them per clip so that "
                              "every class gets a similar number of active frames in each split)")
     parser.add_argument("--free-field", action="store_true", help="no room acoustics (direct sound only)")
-    parser.add_argument("--max-distractors", type=int, default=None, help="silent person figures per clip, at most")
-    parser.add_argument("--detection-miss-rate", type=float, default=None, help="simulated detector miss probability")
-    parser.add_argument("--detection-jitter", type=float, default=None, help="box jitter, fraction of the box size")
+    parser.add_argument("--max-distractors", type=int, default=None, help="silent person figures per clip, at most "
+                                                                             f"(default {defaults.max_distractors})")
+    parser.add_argument("--detection-miss-rate", type=float, default=None, help="simulated detector miss probability "
+                                                                                  f"(default {defaults.detection_miss_rate:g})")
+    parser.add_argument("--detection-jitter", type=float, default=None, help="box jitter, fraction of the box size "
+                                                                               f"(default {defaults.detection_jitter:g})")
     parser.add_argument("--detection-false-positives", type=float, default=None,
-                        help="false-positive boxes per label frame (Poisson mean)")
+                        help="false-positive boxes per label frame (Poisson mean; default "
+                             f"{defaults.detection_false_positive_rate:g})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -137,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=DefaultsHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
     return run_main(run, args)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -25,7 +26,7 @@ from util.fileio import write_text_atomic
 class DataConfig:
     """Dataset, features and training windows."""
 
-    data_dir: str = "data/synthetic_small"
+    data_dir: str = "data/synthetic_small"   # recorded absolute (resolve_run_paths)
     audio_format: str = "foa"               # foa | mic | binaural
     feature: str = "logmel_iv"              # feature extractor name (feature/ registry)
     feature_overrides: dict[str, Any] = field(default_factory=dict)  # FeatureConfig settings to change
@@ -111,6 +112,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     features: dict[str, Any] = field(default_factory=dict)   # resolved feature config, filled at train time
+    workdir: str = ""   # working directory the run was started from (relative paths are resolved against it;
+    #                     "" in runs made before it was recorded: the current directory)
 
 
 def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
@@ -153,6 +156,24 @@ def config_from_dict(d: dict[str, Any]) -> RunConfig:
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+def resolve_run_path(cfg: RunConfig, path: str) -> str:
+    """``path`` of a run's config made absolute: unchanged when absolute (or empty), else resolved against the
+    directory the run was started from (``cfg.workdir``; runs that did not record it: the current directory)."""
+    if not path or Path(path).is_absolute():
+        return path
+    return str((Path(cfg.workdir or os.getcwd()) / path).resolve())
+
+
+def resolve_run_paths(cfg: RunConfig) -> RunConfig:
+    """Make the dataset and cache paths of ``cfg`` absolute (:func:`resolve_run_path`), in place, and record the
+    working directory of a run that has none yet; a run folder can then be evaluated or resumed from any
+    directory."""
+    cfg.data.data_dir = resolve_run_path(cfg, cfg.data.data_dir)
+    cfg.data.cache_dir = resolve_run_path(cfg, cfg.data.cache_dir)
+    cfg.workdir = cfg.workdir or os.getcwd()
+    return cfg
 
 
 def load_config(path: str | Path) -> RunConfig:
