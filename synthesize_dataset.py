@@ -48,12 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the annotation scripts' own classes (default: permute them per clip so that "
                              "every class gets a similar number of active frames in each split)")
     parser.add_argument("--free-field", action="store_true", help="no room acoustics (direct sound only)")
-    parser.add_argument("--max-distractors", type=int, default=None, help="silent person figures per clip, at most "
-                                                                             f"(default {defaults.max_distractors})")
-    parser.add_argument("--detection-miss-rate", type=float, default=None, help="simulated detector miss probability "
-                                                                                  f"(default {defaults.detection_miss_rate:g})")
-    parser.add_argument("--detection-jitter", type=float, default=None, help="box jitter, fraction of the box size "
-                                                                               f"(default {defaults.detection_jitter:g})")
+    parser.add_argument("--max-distractors", type=int, default=None,
+                        help=f"silent person figures per clip, at most (default {defaults.max_distractors})")
+    parser.add_argument("--detection-miss-rate", type=float, default=None,
+                        help=f"simulated detector miss probability (default {defaults.detection_miss_rate:g})")
+    parser.add_argument("--detection-jitter", type=float, default=None,
+                        help=f"box jitter, fraction of the box size (default {defaults.detection_jitter:g})")
     parser.add_argument("--detection-false-positives", type=float, default=None,
                         help="false-positive boxes per label frame (Poisson mean; default "
                              f"{defaults.detection_false_positive_rate:g})")
@@ -111,7 +111,8 @@ def config_from_args(args: argparse.Namespace) -> SynthesisConfig:
     duration = _parse_duration(args.duration) if args.duration else (None, None)
     config = SynthesisConfig.from_preset(
         args.preset, seed=args.seed, formats=formats, annotations=annotations, snr_db=args.snr_db, workers=workers,
-        num_train=args.num_train, num_test=args.num_test, num_val=args.num_val, min_duration_s=duration[0], max_duration_s=duration[1],
+        num_train=args.num_train, num_test=args.num_test, num_val=args.num_val, min_duration_s=duration[0],
+        max_duration_s=duration[1],
         video_size=_parse_size(args.video_size) if args.video_size else None, max_distractors=args.max_distractors,
         detection_miss_rate=args.detection_miss_rate, detection_jitter=args.detection_jitter,
         detection_false_positive_rate=args.detection_false_positives,
@@ -137,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     root = synthesize_dataset(config, args.out, progress=not args.quiet)
     elapsed = time.perf_counter() - start
     print(f"wrote {config.num_train} train, {config.num_val} validation and {config.num_test} test clips to {root} "
-          f"in {elapsed:.1f} s (seed {config.seed}, preset {config.preset}; scenes: {scene_source(config.annotations)})")
+          f"in {elapsed:.1f} s (seed {config.seed}, preset {config.preset}; scenes: "
+          f"{scene_source(config.annotations)})")
     return 0
 
 
