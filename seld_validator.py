@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from feature.cache import FeatureCache
+from feature.cache import FeatureCache, default_cache_dir
 from metrics.dcase_csv import read_reference_csv
 from metrics.scoring import format_table, score_events, write_result_json
 from seld_data_loader import crop_padded
@@ -179,8 +179,6 @@ def evaluation_inputs(cfg: RunConfig, data_dir: Path | None, split: str | None,
     """Dataset, split and feature-cache root of an evaluation: those given, else the run's own (its config's
     ``data.data_dir``, ``data.test_split`` and ``data.cache_dir``, resolved as :func:`util.config.resolve_run_path`
     does); InputError when the dataset folder is missing."""
-    from feature.cache import default_cache_dir
-
     if data_dir is None:
         data_dir = Path(resolve_run_path(cfg, cfg.data.data_dir))
         if cache_dir is None and cfg.data.cache_dir:
