@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from seld_predictor import (DEFAULT_MERGE_ANGLE_DEG, DEFAULT_THRESHOLD, check_smooth_frames, decode_multi_accdoa,
                             load_output_npy, write_events_csv)
-from util.cli import run_main
+from util.cli import DefaultsHelpFormatter, run_main
 from util.conventions import NUM_CLASSES
 from util.errors import InputError
 from util.fileio import output_folder
@@ -38,14 +38,16 @@ def parse_thresholds(text: str) -> list[float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="npy2csv.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="npy2csv.py", description=__doc__.splitlines()[0],
+                                     formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--in", dest="in_dir", required=True, type=Path, help="folder of .npy outputs (recursive)")
     parser.add_argument("--out", dest="out_dir", required=True, type=Path, help="folder for the CSVs")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                        help=f"activity threshold for every class (default {DEFAULT_THRESHOLD}; AV baseline 0.3)")
     group.add_argument("--thresholds", type=parse_thresholds, default=None,
-                       help=f"{NUM_CLASSES} comma-separated per-class thresholds")
+                       help=f"{NUM_CLASSES} comma-separated per-class thresholds (default: --threshold for every "
+                            "class)")
     parser.add_argument("--merge-angle", type=float, default=DEFAULT_MERGE_ANGLE_DEG,
                         help=f"merge same-class tracks closer than this, degrees (default {DEFAULT_MERGE_ANGLE_DEG:g})")
     parser.add_argument("--smooth", type=int, default=1,

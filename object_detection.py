@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from detection.base import BACKENDS, Detector, backend_names, build_detector
-from util.cli import run_main
+from detection.base import BACKENDS, DEFAULT_DETECTOR, Detector, backend_names, build_detector
+from util.cli import DefaultsHelpFormatter, run_main
 from util.conventions import DETECTION_SCORE_THRESHOLD, LABEL_FPS, VIDEO_SIZE
 from util.detection_io import Detections, write_detections
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording, list_recordings
 from util.video_io import iter_sampled_frames, num_sampled_frames, parse_size, video_info
 
-SPLITS = ("train", "test", "all")
+SPLITS = ("train", "val", "test", "all")
 
 
 def detect_video(path: str | Path, detector: Detector, rate_hz: float = LABEL_FPS, batch_size: int = 16,
@@ -125,11 +125,11 @@ def _size_arg(text: str) -> tuple[int, int] | None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the detection command (shared by this script and ``seld.py detect``)."""
     parser.add_argument("--data-dir", required=True, type=Path, help="STARSS23-layout dataset root")
-    parser.add_argument("--split", choices=SPLITS, default="all")
+    parser.add_argument("--split", choices=SPLITS, default="all", help="videos of this split")
     parser.add_argument("--video-size", type=_size_arg, default=f"{VIDEO_SIZE[0]}x{VIDEO_SIZE[1]}",
                         metavar="WxH|original",
                         help="read video_<W>x<H>_dev/ (default %(default)s) or video_dev/ with 'original'")
-    parser.add_argument("--backend", choices=backend_names(), default="yolox-tiny",
+    parser.add_argument("--backend", choices=backend_names(), default=DEFAULT_DETECTOR,
                         help="; ".join(f"{k}: {v[2]}" for k, v in BACKENDS.items()))
     parser.add_argument("--weights", help="checkpoint file (yolox-tiny: required; torchvision: default "
                                           "$TORCH_HOME/hub/checkpoints/<torchvision file name>)")
@@ -138,7 +138,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="detection frames per second (default %(default)s = one per label frame)")
     parser.add_argument("--threshold", type=float, default=DETECTION_SCORE_THRESHOLD,
                         help="keep person boxes with score > this (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=16, help="video frames per detector call")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--out", type=Path, help="output folder (default DATA/detections_dev)")
     parser.add_argument("--overwrite", action="store_true", help="redo recordings that already have a file")
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
     return run_main(run, args)

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from util.cli import run_main
+from util.cli import DefaultsHelpFormatter, run_main
 from util.conventions import VIDEO_SIZE
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording, list_recordings
 from util.video_io import VideoWriter, iter_frames, parse_size, video_info
 
-SPLITS = ("train", "test", "all")
+SPLITS = ("train", "val", "test", "all")
 
 
 def resize_file(src: str | Path, dst: str | Path, size: tuple[int, int], crf: int = 18, threads: int = 0) -> int:
@@ -103,11 +103,11 @@ def _size_arg(text: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--data-dir", required=True, type=Path, help="STARSS23-layout dataset root")
     parser.add_argument("--size", type=_size_arg, default=f"{VIDEO_SIZE[0]}x{VIDEO_SIZE[1]}", metavar="WxH",
                         help="output size (default %(default)s)")
-    parser.add_argument("--split", choices=SPLITS, default="all")
+    parser.add_argument("--split", choices=SPLITS, default="all", help="videos of this split")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                         help="parallel processes (default %(default)s)")
     parser.add_argument("--crf", type=int, default=18, help="x264 quality, lower = better (default %(default)s)")

@@ -13,6 +13,7 @@ import importlib
 import sys
 from dataclasses import dataclass
 
+from util.cli import DefaultsHelpFormatter
 from util.errors import InputError
 
 
@@ -54,7 +55,8 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seld.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in SUBCOMMANDS:
-        sp = sub.add_parser(command.name, help=command.help, description=command.help)
+        sp = sub.add_parser(command.name, help=command.help, description=command.help,
+                            formatter_class=DefaultsHelpFormatter)
         if command.name == chosen:
             module = importlib.import_module(command.module)
             getattr(module, command.add_arguments)(sp)

@@ -756,6 +756,8 @@ def run_import(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ seld.py predict
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``seld.py predict``."""
+    from detection.base import DEFAULT_DETECTOR
+
     parser.add_argument("--checkpoint", required=True, type=Path, nargs="+",
                         help="training checkpoint (best.pt / last.pt) or an official AV-baseline state_dict "
                              "(params_*.pth); several: run them as an ensemble")
@@ -770,12 +772,14 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--render", action="store_true",
                         help="also write <name>_render.mp4: the predictions drawn onto the --video "
                              "(render_video.py; the video's sound, else the wav's first channel)")
-    parser.add_argument("--detector", default="fasterrcnn_mobilenet_v3_large_320_fpn",
-                        help="detector backend for --video")
-    parser.add_argument("--detector-weights", default=None, help="weights of the detector backend")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="detector backend for --video")
+    parser.add_argument("--detector-weights", default=None,
+                        help="weights of the detector backend (default: the backend's own, see object_detection.py)")
     parser.add_argument("--threshold", type=float, default=None, help="activity threshold (default: the checkpoint's)")
-    parser.add_argument("--window", type=float, default=None, help="inference window in seconds")
-    parser.add_argument("--hop", type=float, default=None, help="inference hop in seconds")
+    parser.add_argument("--window", type=float, default=None,
+                        help="inference window in seconds (default: the checkpoint's inference.window_s)")
+    parser.add_argument("--hop", type=float, default=None,
+                        help="inference hop in seconds (default: the checkpoint's inference.hop_s)")
     parser.add_argument("--tta", type=int, default=None, choices=TTA_SIZES,
                         help="test-time augmentation: average over this many FOA transforms (logmel_iv only; "
                              "default: the checkpoint's inference.tta)")

@@ -41,7 +41,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from feature.base import FeatureConfig, extractor_class, with_official_val_padding
-from feature.cache import FeatureCache
+from feature.cache import FeatureCache, default_cache_dir
 from feature.extract import CropFeatures, build_feature_cache
 from net import build_model
 from net.adpit import ADPITLoss
@@ -49,9 +49,10 @@ from net.spec import InputSpec
 from seld_data_loader import (AUGMENTABLE_FEATURES, LEVEL_CHANNELS, SAMPLING_SCHEMES, FoaRotations, SELDWindows,
                               TimeFrequencyMasking, WindowSampler, build_visual_source, make_train_loader)
 from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, state_dict_mismatch
-from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, save_config
+from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, resolve_run_paths, save_config
 from util.errors import InputError
 from util.fileio import remove_empty_folders, write_text_atomic
+from util.layout import DatasetLayout
 from util.tensorboard_log import log_validation, write_hparams
 
 log = logging.getLogger("seld")
@@ -160,13 +161,25 @@ def _mkdir_run_folder(run_dir: Path, exist_ok: bool) -> None:
         raise InputError(run_dir, f"cannot create the run folder ({exc.strerror or exc})") from None
 
 
+class ProgressSafeHandler(logging.Handler):
+    """Console handler that writes through ``tqdm.write``: a message clears the progress bar, takes a line of its
+    own, and the bar is redrawn below it (a plain StreamHandler glues messages onto the bar's ``\r`` frames)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
 def setup_logging(run_dir: Path | None, is_main: bool) -> None:
-    """Log to the console and ``run_dir/train.log`` (rank 0 only)."""
+    """Log to the console (between progress-bar frames) and ``run_dir/train.log`` (rank 0 only; one line per
+    message, no progress bars)."""
     log.setLevel(logging.INFO if is_main else logging.WARNING)
     log.handlers.clear()
     log.propagate = False
     fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
-    console = logging.StreamHandler()
+    console = ProgressSafeHandler()
     console.setFormatter(fmt)
     log.addHandler(console)
     if run_dir is not None and is_main:
@@ -199,7 +212,19 @@ def crop_features_of(cfg: RunConfig, cache: FeatureCache, recordings: list) -> C
 
 
 def cache_root(cfg: RunConfig) -> Path:
-    return Path(cfg.data.cache_dir) if cfg.data.cache_dir else Path(cfg.data.data_dir) / "cache"
+    """The run's feature-cache root: ``data.cache_dir``, else the default beside the dataset."""
+    return Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache_dir(cfg.data.data_dir)
+
+
+def resolve_val_split(cfg: RunConfig) -> str:
+    """The split that validates the run and picks its best checkpoint: ``data.val_split``, where ``auto`` means
+    ``val`` when the dataset holds validation recordings (the synthetic dataset's dev-val-*, held apart from the
+    reported dev-test), else ``test`` (STARSS23 has no validation split: the official practice validates on
+    fold4 = dev-test)."""
+    if cfg.data.val_split != "auto":
+        return cfg.data.val_split
+    has_val = bool(DatasetLayout(cfg.data.data_dir).recordings(cfg.data.audio_format, "val"))
+    return "val" if has_val else "test"
 
 
 def open_feature_cache(cfg: RunConfig, info: DistInfo, progress: bool) -> FeatureCache:
@@ -299,6 +324,13 @@ class Trainer:
         torch.manual_seed(tc.seed + info.rank)
         np.random.seed((tc.seed + info.rank) % 2**32)
 
+        asked = cfg.data.val_split
+        cfg.data.val_split = resolve_val_split(cfg)  # recorded in config.yaml and the checkpoints
+        if asked == "auto":
+            log.info("validation split (picks the best checkpoint): %s", {
+                "val": "val (dev-val-*, held apart from the reported dev-test split)",
+                "test": "test (dev-test: this dataset has no validation split; for STARSS23 that is the official "
+                        "practice, fold4)"}.get(cfg.data.val_split, cfg.data.val_split))
         self.cache = open_feature_cache(cfg, info, progress)
         cfg.features = self.cache.feature_config.to_dict()
         self.visual = open_visual_source(cfg, info, progress)
@@ -349,11 +381,13 @@ class Trainer:
         self.sampler = WindowSampler(self.dataset.num_frames, self.window_frames, fpl, tc.seed, info.rank,
                                      info.world_size, self.dataset.num_augmentations, cfg.data.mix,
                                      cfg.data.sampling, crop_step=self.model.output_hop)
+        if len(self.sampler) < tc.batch_size:  # (a tiny dataset): the largest batch that fits, said and recorded
+            log.info("only %d training windows per rank for batch size %d: training with batch size %d (choose "
+                     "another with BATCH_SIZE= in the scripts, --batch-size in seld.py train)", len(self.sampler),
+                     tc.batch_size, len(self.sampler))
+            tc.batch_size = len(self.sampler)
         self.loader = make_train_loader(self.dataset, self.sampler, tc.batch_size, cfg.data.num_workers, seed=tc.seed,
                                         pin_memory=self.device.type == "cuda")
-        if len(self.sampler) < tc.batch_size:
-            raise InputError(self.cache.folder, f"only {len(self.sampler)} training windows per rank for batch size "
-                                                f"{tc.batch_size}; lower train.batch_size or data.window_s")
 
         groups = parameter_groups(self.model, tc.weight_decay, tc.decay_all_params)
         if tc.optimizer == "adamw":
@@ -634,8 +668,14 @@ def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Pa
         except ValueError as exc:
             raise InputError(ckpt_path, f"checkpoint config does not match this version ({exc})") from exc
         run_dir = ckpt_path.parent.parent
+        done, wanted = int(ckpt["iteration"]), cfg.train.max_iters if max_iters is None else max_iters
+        if done >= wanted:
+            raise InputError(ckpt_path, f"the run has already trained {done} iterations (of {cfg.train.max_iters}); "
+                                        f"to train it on, give more: seld.py train --resume {run_dir} --max-iters N "
+                                        f"with N > {done}")
     if cfg is None:
         raise ValueError("train() needs a config or a checkpoint to resume")
+    resolve_run_paths(cfg)  # absolute dataset / cache paths in config.yaml: evaluate and resume from anywhere
     if max_iters is not None:
         cfg.train.max_iters = max_iters
     info = init_distributed(cfg.train.device)
@@ -715,6 +755,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-after", type=int, default=None,
                         help="stop (and checkpoint) after N iterations in total")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    defaults = config_to_dict(RunConfig())
+    for action in parser._actions:  # the config value a flag overrides, as its shown default
+        key = TRAIN_FLAGS.get(action.dest)
+        if key and "default" not in (action.help or ""):
+            section, name = key.split(".")
+            action.help = f"{action.help} (default: {defaults[section][name]}, config {key})"
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,15 +20,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from feature.cache import FeatureCache
+from feature.cache import FeatureCache, default_cache_dir
 from metrics.dcase_csv import read_reference_csv
 from metrics.scoring import format_table, score_events, write_result_json
 from seld_data_loader import crop_padded
 from seld_predictor import (TTA_SIZES, FramedOutput, check_smooth_frames, decode_recording, infer_ensemble,
-                            infer_recording, load_ensemble, plot_doa_trajectory, save_output_npy, visual_member,
-                            window_plan, write_events_csv)
-from util.config import InferenceConfig
+                            infer_recording, load_ensemble, plot_doa_trajectory, resolved_tta, save_output_npy,
+                            visual_member, window_plan, write_events_csv)
+from util.config import InferenceConfig, RunConfig, resolve_run_path
 from util.errors import InputError
+from util.evaluation_key import evaluation_key, forget_key, is_current, write_key
 from util.layout import DatasetLayout, Recording
 
 
@@ -142,10 +144,18 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, nargs="+",
                         help="training checkpoint (best.pt / last.pt) or an official AV-baseline state_dict "
                              "(params_*.pth); several: evaluate them as an ensemble")
-    parser.add_argument("--data-dir", required=True, type=Path, help="dataset root (STARSS23 layout, with metadata)")
-    parser.add_argument("--split", default="test", choices=("train", "test"), help="split to evaluate (default test)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="dataset root (STARSS23 layout, with metadata; default: the dataset the checkpoint was "
+                             "trained on, its config's data.data_dir)")
+    parser.add_argument("--split", default=None, choices=("train", "val", "test"),
+                        help="split to evaluate (default: the run's data.test_split, test)")
     parser.add_argument("--out", required=True, type=Path, help="output folder (npy, CSVs, metrics.json, PNG)")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache root (default <data-dir>/cache)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="feature cache root (default: the run's data.cache_dir with its own dataset, else "
+                             "<data-dir>/cache)")
+    parser.add_argument("--cached", action="store_true",
+                        help="print OUT/metrics.json instead of evaluating when OUT/evaluation.json shows it was made "
+                             "from the same checkpoint contents, dataset files, split, metric and inference settings")
     parser.add_argument("--metric", default="dcase2023", choices=("dcase2023", "dcase2024"), help="SELD metric")
     parser.add_argument("--threshold", type=float, default=None, help="activity threshold (default: the checkpoint's)")
     parser.add_argument("--window", type=float, default=None, help="inference window in seconds")
@@ -174,23 +184,52 @@ def run_evaluate(args: argparse.Namespace) -> int:
     members = load_ensemble(args.checkpoint, resolve_device(args.device))
     loaded = visual_member(members)
     cfg = loaded.config
-    cache_dir = args.cache_dir or args.data_dir / "cache"
-    cache = build_feature_cache(args.data_dir, cfg.data.audio_format, FeatureConfig.from_dict(cfg.features),
-                                cache_dir=cache_dir, workers=args.workers, splits=[args.split])
-    recs = [r for r in cache.recordings(args.split) if cache.has_labels(r)]
-    if not recs:
-        raise InputError(args.data_dir, f"no labelled recordings of split {args.split!r}")
-    visual = None
-    if loaded.spec.visual != "none" and not cfg.model.audio_only:
-        visual = build_visual_source(dataclasses.replace(cfg.data, data_dir=str(args.data_dir)), cache_dir)
+    data_dir, split, cache_dir = evaluation_inputs(cfg, args.data_dir, args.split, args.cache_dir)
     overrides = {"threshold": args.threshold, "window_s": args.window, "hop_s": args.hop,
                  "keep_margin_s": args.keep_margin, "tta": args.tta, "smooth_frames": args.smooth}
     inference = dataclasses.replace(cfg.inference, **{k: v for k, v in overrides.items() if v is not None})
+    key = evaluation_key(args.checkpoint, data_dir, cfg.data.audio_format, split, args.metric,
+                         dataclasses.asdict(inference))
+    print(f"evaluate: {' '.join(map(str, args.checkpoint))} on {data_dir}, split {split} ({args.metric}; "
+          f"threshold {inference.threshold:g}, tta {resolved_tta(inference.tta, cfg.features.get('name', ''))}, "
+          f"smoothing {inference.smooth_frames})")
+    if args.cached and is_current(args.out, key):
+        print(f"{args.out / 'metrics.json'} is up to date (same checkpoint contents, dataset files, split, metric "
+              f"and inference settings)")
+        print(format_result(json.loads((args.out / "metrics.json").read_text())))
+        return 0
+    forget_key(args.out)
+    cache = build_feature_cache(data_dir, cfg.data.audio_format, FeatureConfig.from_dict(cfg.features),
+                                cache_dir=cache_dir, workers=args.workers, splits=[split])
+    recs = [r for r in cache.recordings(split) if cache.has_labels(r)]
+    if not recs:
+        raise InputError(data_dir, f"no labelled recordings of split {split!r}")
+    visual = None
+    if loaded.spec.visual != "none" and not cfg.model.audio_only:
+        visual = build_visual_source(dataclasses.replace(cfg.data, data_dir=str(data_dir)), cache_dir)
     result = validate(lambda feats, vis: infer_ensemble(members, feats, vis, inference), cache, recs, visual,
                       inference, args.out, metric=args.metric, progress=True, plots=True)
+    write_key(args.out, key, args.checkpoint)
     fig = result.pop("figure", None)
     if fig is not None:
         plt.close(fig)
     print(format_result(result))
     print(f"outputs, CSVs and metrics.json in {args.out}")
     return 0
+
+
+def evaluation_inputs(cfg: RunConfig, data_dir: Path | None, split: str | None,
+                      cache_dir: Path | None) -> tuple[Path, str, Path]:
+    """Dataset, split and feature-cache root of an evaluation: those given, else the run's own (its config's
+    ``data.data_dir``, ``data.test_split`` and ``data.cache_dir``, resolved as :func:`util.config.resolve_run_path`
+    does); InputError when the dataset folder is missing."""
+    if data_dir is None:
+        data_dir = Path(resolve_run_path(cfg, cfg.data.data_dir))
+        if cache_dir is None and cfg.data.cache_dir:
+            cache_dir = Path(resolve_run_path(cfg, cfg.data.cache_dir))
+        if not data_dir.is_dir():
+            raise InputError(data_dir, "dataset folder of the run (its config's data.data_dir) not found; give "
+                                       "--data-dir")
+    elif not data_dir.is_dir():
+        raise InputError(data_dir, "dataset folder not found")
+    return data_dir, split or cfg.data.test_split, cache_dir if cache_dir is not None else default_cache_dir(data_dir)

@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from synth.config import DEFAULT_ANNOTATIONS, PRESETS, SYNTH_FORMATS, SynthesisConfig, default_annotations
-from synth.dataset import default_workers, synthesize_dataset
-from util.cli import run_main
+from synth.config import DEFAULT_ANNOTATIONS, PRESETS, SYNTH_FORMATS, SynthesisConfig, default_annotations, scene_source
+from synth.dataset import check_writable, default_workers, synthesize_dataset
+from util.cli import DefaultsHelpFormatter, run_main
 from util.errors import InputError
 
 
@@ -30,10 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--formats", default=",".join(SYNTH_FORMATS), help="comma-separated audio formats: foa,mic")
     parser.add_argument("--video-size", default=None, help="video resolution WxH, even numbers (preset default)")
     parser.add_argument("--no-video", action="store_true", help="skip video and detections")
-    parser.add_argument("--snr-db", type=float, default=None, help="background-noise SNR in dB (inf = no noise)")
+    defaults = SynthesisConfig()
+    parser.add_argument("--snr-db", type=float, default=None,
+                        help=f"background-noise SNR in dB (inf = no noise; default {defaults.snr_db:g})")
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: number of cores)")
     parser.add_argument("--num-train", type=int, default=None, help="number of train clips (preset default)")
     parser.add_argument("--num-test", type=int, default=None, help="number of test clips (preset default)")
+    parser.add_argument("--num-val", type=int, default=None,
+                        help="number of validation clips (dev-val-*, held apart from dev-test for model selection; "
+                             "preset default)")
     parser.add_argument("--duration", default=None,
                         help="clip duration in seconds, or a range MIN-MAX (preset default)")
     parser.add_argument("--annotations", default=None,
@@ -43,11 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the annotation scripts' own classes (default: permute them per clip so that "
                              "every class gets a similar number of active frames in each split)")
     parser.add_argument("--free-field", action="store_true", help="no room acoustics (direct sound only)")
-    parser.add_argument("--max-distractors", type=int, default=None, help="silent person figures per clip, at most")
-    parser.add_argument("--detection-miss-rate", type=float, default=None, help="simulated detector miss probability")
-    parser.add_argument("--detection-jitter", type=float, default=None, help="box jitter, fraction of the box size")
+    parser.add_argument("--max-distractors", type=int, default=None,
+                        help=f"silent person figures per clip, at most (default {defaults.max_distractors})")
+    parser.add_argument("--detection-miss-rate", type=float, default=None,
+                        help=f"simulated detector miss probability (default {defaults.detection_miss_rate:g})")
+    parser.add_argument("--detection-jitter", type=float, default=None,
+                        help=f"box jitter, fraction of the box size (default {defaults.detection_jitter:g})")
     parser.add_argument("--detection-false-positives", type=float, default=None,
-                        help="false-positive boxes per label frame (Poisson mean)")
+                        help="false-positive boxes per label frame (Poisson mean; default "
+                             f"{defaults.detection_false_positive_rate:g})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -87,7 +96,7 @@ def config_from_args(args: argparse.Namespace) -> SynthesisConfig:
         if not Path(args.annotations).is_dir():
             raise InputError(args.annotations, "annotation folder not found")
         annotations = str(Path(args.annotations).resolve())
-    for name in ("num_train", "num_test", "max_distractors"):
+    for name in ("num_train", "num_test", "num_val", "max_distractors"):
         if getattr(args, name) is not None and getattr(args, name) < 0:
             raise InputError(None, f"--{name.replace('_', '-')}: must be >= 0")
     for name in ("detection_miss_rate", "detection_jitter", "detection_false_positives"):
@@ -102,7 +111,8 @@ def config_from_args(args: argparse.Namespace) -> SynthesisConfig:
     duration = _parse_duration(args.duration) if args.duration else (None, None)
     config = SynthesisConfig.from_preset(
         args.preset, seed=args.seed, formats=formats, annotations=annotations, snr_db=args.snr_db, workers=workers,
-        num_train=args.num_train, num_test=args.num_test, min_duration_s=duration[0], max_duration_s=duration[1],
+        num_train=args.num_train, num_test=args.num_test, num_val=args.num_val, min_duration_s=duration[0],
+        max_duration_s=duration[1],
         video_size=_parse_size(args.video_size) if args.video_size else None, max_distractors=args.max_distractors,
         detection_miss_rate=args.detection_miss_rate, detection_jitter=args.detection_jitter,
         detection_false_positive_rate=args.detection_false_positives,
@@ -110,25 +120,32 @@ def config_from_args(args: argparse.Namespace) -> SynthesisConfig:
     config.video = not args.no_video
     config.room_acoustics = not args.free_field
     config.class_balance = not args.no_class_balance
-    if config.num_train + config.num_test == 0:
-        raise InputError(None, "--num-train and --num-test are both 0: nothing to synthesise")
+    if config.num_train + config.num_test + config.num_val == 0:
+        raise InputError(None, "--num-train, --num-test and --num-val are all 0: nothing to synthesise")
     return config
 
 
 def run(args: argparse.Namespace) -> int:
     """Synthesise a STARSS23-format audio-visual dataset."""
     config = config_from_args(args)
+    check_writable(Path(args.out).resolve())  # (bad output: one error line, before anything else is said)
+    source = scene_source(config.annotations)
+    if config.annotations is None and args.annotations is None:
+        source += (f" (no STARSS22 annotations at {DEFAULT_ANNOTATIONS}; give --annotations DIR to script the scenes "
+                   f"from real annotations, as the README's results were)")
+    print(f"scenes: {source}", file=sys.stderr)
     start = time.perf_counter()
     root = synthesize_dataset(config, args.out, progress=not args.quiet)
-    n = config.num_train + config.num_test
     elapsed = time.perf_counter() - start
-    print(f"wrote {n} clips to {root} in {elapsed:.1f} s (seed {config.seed}, preset {config.preset})")
+    print(f"wrote {config.num_train} train, {config.num_val} validation and {config.num_test} test clips to {root} "
+          f"in {elapsed:.1f} s (seed {config.seed}, preset {config.preset}; scenes: "
+          f"{scene_source(config.annotations)})")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=DefaultsHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
     return run_main(run, args)

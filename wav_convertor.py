@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import oaconvolve
 
-from util.cli import run_main
+from util.cli import DefaultsHelpFormatter, run_main
 from util.audio_io import read_audio, write_audio
 from util.conventions import NUM_AUDIO_CHANNELS, SPEED_OF_SOUND_M_S
 from util.errors import InputError
@@ -140,10 +140,11 @@ def convert_dataset(data_dir: str | Path, stage: str = "dev", workers: int = 1,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--data-dir", required=True, type=Path, help="dataset root with foa_<stage>/")
     parser.add_argument("--stage", default="dev", help="dataset stage suffix: dev or eval (default: dev)")
-    parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)))
+    parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                        help="parallel processes")
     args = parser.parse_args(argv)
     return run_main(run, args)
 

@@ -32,6 +32,10 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
                                       "torchvision SSDlite 320, MobileNetV3-Large (COCO)"),
 }
 
+#: The detector used when none is named (object_detection.py, seld.py predict --video, the recipes): a
+#: torchvision backend, which needs no mmcv build (YOLOX-tiny, the AV baseline's, needs script/install_mmdet.sh).
+DEFAULT_DETECTOR: str = "fasterrcnn_mobilenet_v3_large_320_fpn"
+
 
 class Detector(ABC):
     """Person detector over batches of RGB uint8 frames (see the module docstring)."""

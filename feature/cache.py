@@ -42,6 +42,11 @@ FEATURE_DTYPES: tuple[str, ...] = ("float32", "float16")
 STATS_FILE = "stats.npz"
 
 
+def default_cache_dir(data_dir: str | Path) -> Path:
+    """The feature-cache root used when none is given: ``<data_dir>/cache`` (by extract, train and evaluate)."""
+    return Path(data_dir) / "cache"
+
+
 def cache_key(config: FeatureConfig, audio_format: str, data_dir: str | Path, dtype: str) -> str:
     """Hash of everything that determines the cached values."""
     return settings_key({"feature": config.to_dict(), "format": audio_format, "dtype": dtype,

@@ -21,12 +21,12 @@ from tqdm import tqdm
 
 from feature.base import (FeatureConfig, FeatureExtractor, build_extractor, extractor_class, extractor_names,
                           with_official_val_padding)
-from feature.cache import FEATURE_DTYPES, STATS_FILE, FeatureCache, cache_folder
+from feature.cache import FEATURE_DTYPES, STATS_FILE, FeatureCache, cache_folder, default_cache_dir
 from feature.labels import read_adpit_targets
 from util.audio_io import audio_info, read_audio
 from util.errors import InputError
 from util.fileio import atomic_path, make_folder
-from util.layout import AUDIO_FORMATS, DatasetLayout, Recording
+from util.layout import AUDIO_FORMATS, SPLITS, DatasetLayout, Recording
 from util.npy_cache import save_npy_atomic, stamp_matches, write_config, write_stamp
 from util.parallel import run_parallel
 
@@ -263,9 +263,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", required=True, type=Path, help="dataset root (STARSS23 layout)")
     parser.add_argument("--format", required=True, choices=AUDIO_FORMATS, help="audio format to featurise")
     parser.add_argument("--feature", required=True, choices=extractor_names(), help="feature extractor")
-    parser.add_argument("--cache-dir", type=Path, default=Path("cache"), help="root of feature caches (default: cache)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="root of feature caches (default: <data-dir>/cache, where training looks too)")
     parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)), help="parallel processes")
-    parser.add_argument("--splits", default="train,test,eval", help="comma-separated subset of train,test,eval")
+    parser.add_argument("--splits", default=",".join(SPLITS), help=f"comma-separated subset of {','.join(SPLITS)}")
     parser.add_argument("--dtype", choices=FEATURE_DTYPES, default="float32", help="storage type of features")
     parser.add_argument("--set", dest="settings", action="append", type=_parse_setting, default=[], metavar="KEY=VALUE",
                         help="override a feature setting, e.g. --set n_mels=128 --set fmax_hz=12000 (repeatable)")
@@ -274,9 +275,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Extract features and ADPIT labels of a dataset into a feature cache."""
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    unknown = set(splits) - {"train", "test", "eval"}
+    unknown = set(splits) - set(SPLITS)
     if unknown:
-        raise InputError(None, f"unknown split(s) {sorted(unknown)}; choose from train, test, eval")
+        raise InputError(None, f"unknown split(s) {sorted(unknown)}; choose from {', '.join(SPLITS)}")
     try:
         config = extractor_class(args.feature).default_config(**dict(args.settings))
         config.validate()
@@ -285,9 +286,10 @@ def run(args: argparse.Namespace) -> int:
     if args.format not in extractor_class(args.feature).formats:
         raise InputError(None, f"feature {args.feature} does not accept {args.format} audio; "
                                f"choose from {extractor_names(args.format)}")
-    cache = build_feature_cache(args.data_dir, args.format, config, cache_dir=args.cache_dir, workers=args.workers,
+    cache_dir = args.cache_dir if args.cache_dir is not None else default_cache_dir(args.data_dir)
+    cache = build_feature_cache(args.data_dir, args.format, config, cache_dir=cache_dir, workers=args.workers,
                                 splits=splits, dtype=args.dtype)
-    counts = {s: len(cache.recordings(s)) for s in ("train", "test", "eval")}
+    counts = {s: len(cache.recordings(s)) for s in SPLITS}
     print(f"feature cache: {cache.folder}  ({', '.join(f'{k} {v}' for k, v in counts.items() if v)} recordings, "
           f"feature shape {cache.feature_shape}, {cache.frames_per_label} frames per label frame)")
     return 0

@@ -4,7 +4,8 @@
 # training stage resumes an unfinished run and skips a finished one).
 #
 # Environment overrides (defaults in brackets):
-#   DATA_DIR      STARSS23-layout dataset; unset -> synthesise data/synthetic_${PRESET} [unset]
+#   DATA_DIR      STARSS23-layout dataset; unset -> synthesise data/synthetic_${PRESET} [unset] (eval_seld.sh:
+#                 unset -> the dataset the run was trained on)
 #   PRESET        synthetic dataset preset: tiny | small | full [small]
 #   CACHE_DIR     feature / visual caches [${DATA_DIR}/cache]
 #   RUN_ROOT      root of run folders [runs]
@@ -13,9 +14,11 @@
 #   RECIPE        a run preset configs/${RECIPE}.yaml that the training stage starts from (flags above still
 #                 override it); none = no preset [baseline_official when MODEL=avcrnn FEATURE=amp_phasediff, else none]
 #   TTA           test-time augmentation of the evaluation stage: 1, 4, 8 or 16 FOA transforms [checkpoint's]
+#   SPLIT         split the evaluation stage reports: test | val | train [the run's data.test_split, test]
 #   CPU_THREADS   torch CPU threads [1 on machines without CUDA, else torch's default]
 #   TRAIN_ARGS    extra arguments for `seld.py train` (e.g. "--set model.params={gru_hidden: 128}") [empty]
-#   DETECTOR, DETECTOR_WEIGHTS   person detector for STARSS23 videos without detections_dev [torchvision]
+#   DETECTOR, DETECTOR_WEIGHTS   person detector for STARSS23 videos without detections_dev [object_detection.py's
+#                 default, detection.base.DEFAULT_DETECTOR]
 #   TORCHRUN_NPROC  >1: train with torchrun on that many processes (DDP) [1]
 #   ENSEMBLE      >1: train that many models at once (seeds SEED, SEED+1, ...; runs *_${NAME}_m<k>) and evaluate
 #                 them as an ensemble (seld.py evaluate with several checkpoints) [1]
@@ -26,6 +29,24 @@ cd "$SELD_ROOT"
 PY="$SELD_ROOT/.venv/bin/python"
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# copy stdin to stdout unchanged (progress bars and all) and append it to file $1 as plain lines: of every line,
+# only what follows its last carriage return (a progress bar's final frame, or the message written after it)
+tee_log() {  # FILE
+  "$PY" -u -c '
+import sys
+out, rest = sys.stdout.buffer, b""
+with open(sys.argv[1], "ab") as log:
+    while chunk := sys.stdin.buffer.read1(65536):
+        out.write(chunk)
+        out.flush()
+        *lines, rest = (rest + chunk).split(b"\n")
+        log.writelines(line.rsplit(b"\r", 1)[-1] + b"\n" for line in lines)
+        log.flush()
+    if rest.rsplit(b"\r", 1)[-1].strip():
+        log.write(rest.rsplit(b"\r", 1)[-1] + b"\n")
+' "$1"
+}
 
 # stage 0: the environment
 stage_setup() {
@@ -50,7 +71,8 @@ stage_dataset() {
     PRESET=${PRESET:-small}
     DATA_DIR="data/synthetic_${PRESET}"
     if [[ -f "$DATA_DIR/synthesis.json" && -d "$DATA_DIR/metadata_dev" ]] && synthetic_dataset_current; then
-      log "dataset: $DATA_DIR exists (synthetic, preset $PRESET); skipped"
+      log "dataset: $DATA_DIR exists (synthetic, preset $PRESET, scenes $("$PY" -c 'import json, sys
+print(json.load(open(sys.argv[1])).get("scene_source", "unknown"))' "$DATA_DIR/synthesis.json")); skipped"
     else
       log "dataset: synthesising preset $PRESET into $DATA_DIR"
       "$PY" synthesize_dataset.py --out "$DATA_DIR" --preset "$PRESET"
@@ -91,7 +113,7 @@ stage_visual() {  # none | vectors | frames
         log "visual: detections in $DATA_DIR/detections_dev"
       else
         log "visual: running the person detector over $DATA_DIR/video_dev"
-        "$PY" object_detection.py --data-dir "$DATA_DIR" --split all --backend "${DETECTOR:-fasterrcnn_mobilenet_v3_large_320_fpn}" \
+        "$PY" object_detection.py --data-dir "$DATA_DIR" --split all ${DETECTOR:+--backend "$DETECTOR"} \
           ${DETECTOR_WEIGHTS:+--weights "$DETECTOR_WEIGHTS"}
       fi ;;
     frames)
@@ -137,11 +159,19 @@ stage_train() {  # FORMAT FEATURE MODEL VISUAL
   fi
   if [[ -n "$latest" && -f "$latest/summary.json" ]]; then
     RUN_DIR=$latest
-    log "train: $RUN_DIR has finished; skipped (remove it or set NAME to train again)"
+    local trained
+    trained=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["iterations"])' "$RUN_DIR/summary.json")
+    if [[ -n "${MAX_ITERS:-}" && "$MAX_ITERS" -gt "$trained" ]]; then
+      log "train: $RUN_DIR has finished after $trained iterations, fewer than MAX_ITERS=$MAX_ITERS; skipped. To train" \
+          "it on to $MAX_ITERS: .venv/bin/python seld.py train --resume $RUN_DIR --max-iters $MAX_ITERS (or set NAME" \
+          "to train a new run)"
+    else
+      log "train: $RUN_DIR has finished ($trained iterations); skipped (remove it or set NAME to train again)"
+    fi
   elif [[ -n "$latest" && -f "$latest/checkpoints/last.pt" ]]; then
     RUN_DIR=$latest
     log "train: resuming $RUN_DIR"
-    "${launch[@]}" seld.py train --resume "$RUN_DIR" ${MAX_ITERS:+--max-iters "$MAX_ITERS"} 2>&1 | tee -a "$RUN_DIR/stdout.log"
+    "${launch[@]}" seld.py train --resume "$RUN_DIR" ${MAX_ITERS:+--max-iters "$MAX_ITERS"} 2>&1 | tee_log "$RUN_DIR/stdout.log"
   else
     RUN_DIR="$RUN_ROOT/$(date -u +%Y%m%d-%H%M%S)_$NAME"
     mkdir -p "$RUN_DIR"
@@ -161,7 +191,7 @@ stage_train() {  # FORMAT FEATURE MODEL VISUAL
       ${MAX_ITERS:+--max-iters "$MAX_ITERS"} ${BATCH_SIZE:+--batch-size "$BATCH_SIZE"} ${LR:+--lr "$LR"} \
       ${WINDOW:+--window "$WINDOW"} ${VAL_EVERY:+--val-every "$VAL_EVERY"} ${DEVICE:+--device "$DEVICE"} \
       ${WORKERS:+--workers "$WORKERS"} ${SEED:+--seed "$SEED"} ${THRESHOLD:+--threshold "$THRESHOLD"} \
-      ${TRAIN_ARGS:-} 2>&1 | tee -a "$RUN_DIR/stdout.log"
+      ${TRAIN_ARGS:-} 2>&1 | tee_log "$RUN_DIR/stdout.log"
   fi
   export RUN_DIR
 }
@@ -190,10 +220,13 @@ stage_train_ensemble() {  # FORMAT FEATURE MODEL VISUAL
   export RUN_DIR
 }
 
-# stage 6: evaluation of the best checkpoint on dev-test; prints the metrics table (cached by checkpoint time).
-# Several run folders or checkpoints: evaluated as one ensemble, into <first run>/eval_ensemble<N>.
+# stage 6: evaluation of the best checkpoint on the run's test split (dev-test); prints the metrics table. The
+# dataset, split and cache are the run's own (its config.yaml) unless DATA_DIR / PRESET, SPLIT or CACHE_DIR say
+# otherwise. `seld.py evaluate --cached` reuses eval/metrics.json only when eval/evaluation.json shows the same
+# checkpoint contents, dataset files, split and inference settings. Several run folders or checkpoints: evaluated
+# as one ensemble, into <first run>/eval_ensemble<N>.
 stage_evaluate() {  # [RUN_DIR or checkpoint ...]
-  local targets=("$@") target out ckpts=() stale=0
+  local targets=("$@") target out ckpts=()
   [[ ${#targets[@]} -gt 0 ]] || targets=("$RUN_DIR")
   for target in "${targets[@]}"; do
     if [[ -f "$target" ]]; then ckpts+=("$target"); else ckpts+=("$target/checkpoints/best.pt"); fi
@@ -204,17 +237,11 @@ stage_evaluate() {  # [RUN_DIR or checkpoint ...]
   out="$out${TTA:+_tta$TTA}"
   for target in "${ckpts[@]}"; do
     [[ -f "$target" ]] || { echo "error: no checkpoint $target" >&2; exit 2; }
-    [[ -f "$out/metrics.json" && "$out/metrics.json" -nt "$target" ]] || stale=1
   done
-  if [[ $stale -eq 0 ]]; then
-    log "evaluate: $out/metrics.json is up to date"
-    "$PY" -c 'import json, sys; from metrics.scoring import format_table; print(format_table(json.load(open(sys.argv[1]))))' \
-      "$out/metrics.json"
-  else
-    log "evaluate: ${ckpts[*]} on $DATA_DIR (dev-test) -> $out"
-    "$PY" seld.py evaluate --checkpoint "${ckpts[@]}" --data-dir "$DATA_DIR" --cache-dir "$CACHE_DIR" --split test \
-      --out "$out" ${DEVICE:+--device "$DEVICE"} ${THRESHOLD:+--threshold "$THRESHOLD"} ${TTA:+--tta "$TTA"} | tee "$out.log"
-  fi
+  log "evaluate: ${ckpts[*]} on ${DATA_DIR:-the dataset of the run} (split ${SPLIT:-test split of the run}) -> $out"
+  "$PY" seld.py evaluate --cached --checkpoint "${ckpts[@]}" ${DATA_DIR:+--data-dir "$DATA_DIR"} \
+    ${CACHE_DIR:+--cache-dir "$CACHE_DIR"} ${SPLIT:+--split "$SPLIT"} --out "$out" ${DEVICE:+--device "$DEVICE"} \
+    ${THRESHOLD:+--threshold "$THRESHOLD"} ${TTA:+--tta "$TTA"} | tee "$out.log"
 }
 
 # the whole recipe of one training script

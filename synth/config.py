@@ -22,21 +22,33 @@ def default_annotations() -> str | None:
     return str(DEFAULT_ANNOTATIONS) if DEFAULT_ANNOTATIONS.is_dir() else None
 
 
+def scene_source(annotations: str | None) -> str:
+    """Where a dataset's scenes come from, as the log and synthesis.json (``scene_source``) say it."""
+    if annotations:
+        return f"scripted from STARSS22 annotations at {annotations}"
+    return "random"
+
+
 @dataclass(frozen=True)
 class Preset:
-    """Size of a dataset: clip counts per split, clip duration range (s) and default video size."""
+    """Size of a dataset: clip counts per split (validation clips: held apart from the test clips, for model
+    selection), clip duration range (s) and default video size."""
 
     num_train: int
     num_test: int
     min_duration_s: float
     max_duration_s: float
     video_size: tuple[int, int]
+    num_val: int = 0
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny": Preset(num_train=2, num_test=2, min_duration_s=6.0, max_duration_s=6.0, video_size=(240, 120)),
-    "small": Preset(num_train=20, num_test=10, min_duration_s=30.0, max_duration_s=60.0, video_size=(480, 240)),
-    "full": Preset(num_train=90, num_test=78, min_duration_s=60.0, max_duration_s=180.0, video_size=(480, 240)),
+    "tiny": Preset(num_train=2, num_test=2, num_val=1, min_duration_s=6.0, max_duration_s=6.0,
+                   video_size=(240, 120)),
+    "small": Preset(num_train=20, num_test=10, num_val=5, min_duration_s=30.0, max_duration_s=60.0,
+                    video_size=(480, 240)),
+    "full": Preset(num_train=90, num_test=78, num_val=20, min_duration_s=60.0, max_duration_s=180.0,
+                   video_size=(480, 240)),
 }
 
 
@@ -49,6 +61,9 @@ class SynthesisConfig:
     formats: tuple[str, ...] = SYNTH_FORMATS
     num_train: int = 20
     num_test: int = 10
+    #: Validation clips (split dev-val-*, names fold5_*): scripted from the test split's annotation files that
+    #: the test clips leave unused, in the test rooms; 0 = none (then training validates on dev-test).
+    num_val: int = 0
     min_duration_s: float = 30.0
     max_duration_s: float = 60.0
     sample_rate: int = SAMPLE_RATE
@@ -82,7 +97,8 @@ class SynthesisConfig:
     def from_preset(cls, preset: str, **overrides) -> "SynthesisConfig":
         """Config of a preset with ``overrides`` applied (None values are ignored)."""
         p = PRESETS[preset]
-        base = dict(preset=preset, num_train=p.num_train, num_test=p.num_test, min_duration_s=p.min_duration_s,
+        base = dict(preset=preset, num_train=p.num_train, num_test=p.num_test, num_val=p.num_val,
+                    min_duration_s=p.min_duration_s,
                     max_duration_s=p.max_duration_s, video_size=p.video_size)
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)

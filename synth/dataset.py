@@ -8,14 +8,14 @@ import tempfile
 from pathlib import Path
 
 from synth.clip import clip_summary, make_clip
-from synth.config import SynthesisConfig
+from synth.config import SynthesisConfig, scene_source
 from synth.plan import ClipPlan, plan_clips
 from util.errors import InputError
 from util.fileio import write_text_atomic
 from util.layout import DatasetLayout
 from util.parallel import run_parallel
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5  # 5: validation clips (dev-val-*, fold5_*); synthesis.json records scene_source
 
 
 def check_writable(root: Path) -> None:
@@ -39,11 +39,14 @@ def list_file_lines(layout: DatasetLayout, fmt: str, plans: list[ClipPlan]) -> l
 
 
 def write_lists(layout: DatasetLayout, config: SynthesisConfig, plans: list[ClipPlan]) -> list[Path]:
-    """``list_dataset/dcase2023t3_<fmt>_{devtrain,devtest}[_audiovisual].txt`` for every format."""
+    """``list_dataset/dcase2023t3_<fmt>_{devtrain,devtest}[_audiovisual].txt`` for every format (and
+    ``..._devval.txt`` when there are validation clips)."""
     written = []
     for fmt in config.formats:
         groups = {"devtrain": [p for p in plans if p.split == "train"],
                   "devtest": [p for p in plans if p.split == "test"]}
+        if config.num_val:
+            groups["devval"] = [p for p in plans if p.split == "val"]
         if config.video:  # every synthetic clip has a video
             groups["devtrain_audiovisual"] = groups["devtrain"]
         for key, members in groups.items():
@@ -65,7 +68,7 @@ def synthesize_dataset(config: SynthesisConfig, out: str | Path, progress: bool 
     summaries = [clip_summary(plan, config) for plan in plans]
     write_lists(layout, config, plans)
     record = {"generator": "synthesize_dataset.py", "generator_version": GENERATOR_VERSION,
-              "config": config.to_dict(), "clips": summaries}
+              "scene_source": scene_source(config.annotations), "config": config.to_dict(), "clips": summaries}
     write_text_atomic(root / "synthesis.json", json.dumps(record, indent=1) + "\n")
     return root
 

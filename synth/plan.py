@@ -15,21 +15,26 @@ import numpy as np
 from metrics.dcase_csv import read_reference_csv
 from synth.config import SynthesisConfig
 from synth.scenes import choose_window, class_event_counts, class_frame_counts, script_rows
-from util.conventions import LABEL_FPS, NUM_CLASSES, TEST_FOLD, TRAIN_FOLD
+from util.conventions import LABEL_FPS, NUM_CLASSES, TEST_FOLD, TRAIN_FOLD, VAL_FOLD
 from util.layout import SPLIT_PREFIX
 
-#: Room sets (split-folder suffix -> rooms) used for random scenes, as in STARSS22/23 development data.
+#: Room sets (split-folder suffix -> rooms) used for random scenes, as in STARSS22/23 development data; the
+#: validation clips are made in the test rooms (unseen in training, like the test clips).
 RANDOM_ROOMS: dict[str, dict[str, tuple[str, ...]]] = {
     "train": {"sony": ("room21", "room22"), "tau": ("room4", "room6", "room7", "room9")},
     "test": {"sony": ("room23", "room24"), "tau": ("room2", "room8", "room10")},
 }
-FOLDS = {"train": TRAIN_FOLD, "test": TEST_FOLD}
+RANDOM_ROOMS["val"] = RANDOM_ROOMS["test"]
+FOLDS = {"train": TRAIN_FOLD, "val": VAL_FOLD, "test": TEST_FOLD}
+#: The annotation split each split's clips are scripted from: validation clips take the test split's files that
+#: the test clips leave unused (so no validation clip shares a script with a test clip while files last).
+SCRIPT_SPLIT = {"train": "train", "val": "test", "test": "test"}
 _NAME = re.compile(r"^(fold\d+)_(room\d+)_mix\d+$")
 
 # Streams of the seed: each kind of randomness draws from its own generator.
 _PLAN_STREAM, _CLIP_STREAM, _ROOM_STREAM = 0, 1, 2
 #: Sub-streams of the plan stream, one per split.
-SPLIT_STREAMS = {"train": 0, "test": 1}
+SPLIT_STREAMS = {"train": 0, "test": 1, "val": 2}
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class ClipPlan:
     """One clip to synthesise."""
 
     index: int
-    split: str  # "train" | "test"
+    split: str  # "train" | "val" | "test"
     split_dir: str  # e.g. dev-train-sony
     name: str  # e.g. fold3_room21_mix001
     room: str  # e.g. room21
@@ -70,27 +75,36 @@ def annotation_files(folder: str | Path, split: str) -> list[Path]:
 
 
 def plan_clips(config: SynthesisConfig) -> list[ClipPlan]:
-    """The clips of a dataset: ``num_train`` train then ``num_test`` test clips, scripted from the annotation
-    files of the same split (in a seeded random order; reused files get a random azimuth rotation; a random
-    window of each; classes permuted per clip for balance, see :func:`balance_classes`) or random."""
+    """The clips of a dataset: ``num_train`` train, ``num_test`` test, then ``num_val`` validation clips,
+    scripted from the annotation files of their :data:`SCRIPT_SPLIT` (in a seeded random order, validation
+    clips after the test clips' files; reused files get a random azimuth rotation; a random window of each;
+    classes permuted per clip for balance, see :func:`balance_classes`) or random."""
     plans: list[ClipPlan] = []
     counters: dict[tuple[str, str], int] = defaultdict(int)
     class_counts: dict[int, np.ndarray] = {}  # (active frames, events) per class of each scripted clip
     split_rngs: dict[str, np.random.Generator] = {}
-    for split, count in (("train", config.num_train), ("test", config.num_test)):
-        # Each split draws from its own stream: the test clips do not change with the number of train clips.
+    for split, count in (("train", config.num_train), ("test", config.num_test), ("val", config.num_val)):
+        # Each split draws from its own stream: the test clips do not change with the number of train or
+        # validation clips.
         rng = split_rngs[split] = np.random.default_rng([config.seed, _PLAN_STREAM, SPLIT_STREAMS[split]])
-        files = annotation_files(config.annotations, split) if config.annotations else []
-        order = rng.permutation(len(files)) if files else np.zeros(0, dtype=np.int64)
+        source = SCRIPT_SPLIT[split]
+        files = annotation_files(config.annotations, source) if config.annotations else []
+        # The order in which the clips take the files: the first draw of the source split's stream (validation
+        # clips: the test clips' order, from the files after the test clips').
+        order_rng = rng if split == source else np.random.default_rng([config.seed, _PLAN_STREAM,
+                                                                       SPLIT_STREAMS[source]])
+        order = order_rng.permutation(len(files)) if files else np.zeros(0, dtype=np.int64)
+        first = config.num_test if split == "val" else 0
         for k in range(count):
             seconds = rng.uniform(config.min_duration_s, config.max_duration_s)
             num_frames = max(1, int(round(seconds)) * LABEL_FPS)
             window = 0
             if files:
-                path = files[int(order[k % len(files)])]
-                split_dir = path.parent.name
+                j = first + k
+                path = files[int(order[j % len(files)])]
+                split_dir = f"{SPLIT_PREFIX[split]}-{path.parent.name.removeprefix(SPLIT_PREFIX[source] + '-')}"
                 room = _NAME.match(path.stem).group(2)
-                rotation = float(rng.integers(-180, 180)) if k >= len(files) else 0.0
+                rotation = float(rng.integers(-180, 180)) if j >= len(files) else 0.0
                 script = path.as_posix()
                 rows = read_reference_csv(path)
                 window = choose_window(rows, num_frames, rng)
@@ -106,7 +120,7 @@ def plan_clips(config: SynthesisConfig) -> list[ClipPlan]:
             plans.append(ClipPlan(len(plans), split, split_dir, name, room, num_frames, script, rotation, window,
                                   split_index=k))
     if config.class_balance:  # (drawn last: the clips and windows do not depend on it)
-        for split in ("train", "test"):
+        for split in ("train", "test", "val"):
             scripted = [p.index for p in plans if p.split == split and p.script]
             maps = balance_classes([class_counts[i] for i in scripted], split_rngs[split])
             for i, class_map in zip(scripted, maps):

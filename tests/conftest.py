@@ -23,9 +23,9 @@ TINY_DATASET_SEED = 1234
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny synthetic STARSS23-format dataset (preset tiny: 2 train + 2 test clips of 6 s; FOA + MIC, video,
-    simulated detections, list files, synthesis.json), made once per test session with a fixed seed; scenes are
-    scripted from the shared STARSS22 annotations when present, else random."""
+    """A tiny synthetic STARSS23-format dataset (preset tiny: 2 train + 1 validation + 2 test clips of 6 s; FOA +
+    MIC, video, simulated detections, list files, synthesis.json), made once per test session with a fixed seed;
+    scenes are scripted from the shared STARSS22 annotations when present, else random."""
     from synth.config import SynthesisConfig, default_annotations
     from synth.dataset import synthesize_dataset
 

@@ -14,7 +14,7 @@ from metrics.dcase_csv import Event, read_reference_csv
 from synth.clip import build_scene
 from synth.config import VIDEO_FPS, SynthesisConfig
 from synth.dataset import synthesize_dataset as make_dataset
-from synth.plan import balance_classes, clip_rng, plan_clips
+from synth.plan import RANDOM_ROOMS, balance_classes, clip_rng, plan_clips
 from synth.scenes import (Scene, SceneEvent, class_event_counts, class_frame_counts, random_scene,
                           scene_from_annotation, script_rows)
 from synth.simulated_detections import simulate_detections
@@ -290,6 +290,53 @@ def test_test_split_does_not_depend_on_the_train_size(shared_data, scripted):
     assert [p.name for p in small[:5]] == [p.name for p in large[:5]]
 
 
+@pytest.mark.parametrize("scripted", [True, False])
+def test_validation_clips_are_held_apart_from_the_test_clips(shared_data, scripted):
+    """The small preset's 5 validation clips (dev-val-*, fold5_*) come on top of its 20 train and 10 test clips,
+    which stay exactly those of a dataset without validation clips; scripted, they take dev-test annotation
+    files that no test clip plays; they are made in the test rooms."""
+    annotations = str(shared_data / "starss22_metadata_dev") if scripted else None
+    plans = plan_clips(SynthesisConfig.from_preset("small", annotations=annotations))
+    without = plan_clips(SynthesisConfig.from_preset("small", annotations=annotations, num_val=0))
+    assert [sum(p.split == s for p in plans) for s in ("train", "test", "val")] == [20, 10, 5]
+    assert [p.to_dict() for p in plans if p.split != "val"] == [p.to_dict() for p in without]
+    val = [p for p in plans if p.split == "val"]
+    assert all(p.split_dir in ("dev-val-sony", "dev-val-tau") and p.name.startswith("fold5_") for p in val)
+    assert all(Recording(p.split_dir, p.name).split == "val" for p in val)
+    assert len({p.name for p in plans}) == len(plans)
+    test_rooms = {room for rooms in RANDOM_ROOMS["test"].values() for room in rooms}
+    assert {p.room for p in val} <= test_rooms
+    if scripted:
+        scripts = [Path(p.script) for p in val]
+        assert all(s.parent.name.startswith("dev-test-") for s in scripts) and len(set(scripts)) == 5
+        assert not set(scripts) & {Path(p.script) for p in plans if p.split == "test"}
+        assert all(p.rotation_deg == 0 and p.split_dir == "dev-val-" + Path(p.script).parent.name[9:] for p in val)
+
+
+def test_scene_source_is_said_and_recorded(tmp_path, capsys, monkeypatch):
+    """A lone clone (no STARSS22 annotations beside it) gets random scenes, and the log and synthesis.json say so;
+    with annotations, both name the folder."""
+    import synth.config
+
+    absent = tmp_path / "no_shared" / "starss22_metadata_dev"
+    monkeypatch.setattr(synth.config, "DEFAULT_ANNOTATIONS", absent)
+    monkeypatch.setattr(synthesize_dataset, "DEFAULT_ANNOTATIONS", absent)
+    quick = ["--preset", "tiny", "--quiet", "--no-video", "--num-train", "1", "--num-test", "0", "--num-val", "0",
+             "--duration", "2", "--workers", "1", "--formats", "foa"]
+    assert synthesize_dataset.main(["--out", str(tmp_path / "lone"), *quick]) == 0
+    err = capsys.readouterr().err
+    assert f"scenes: random (no STARSS22 annotations at {absent}" in err
+    assert json.loads((tmp_path / "lone" / "synthesis.json").read_text())["scene_source"] == "random"
+    annotations = tmp_path / "annotations" / "dev-train-sony"
+    annotations.mkdir(parents=True)
+    (annotations / "fold3_room21_mix001.csv").write_text("0,1,0,30,10\n1,1,0,30,10\n")
+    assert synthesize_dataset.main(["--out", str(tmp_path / "scripted"), *quick,
+                                    "--annotations", str(annotations.parent)]) == 0
+    said = f"scripted from STARSS22 annotations at {annotations.parent.resolve()}"
+    assert f"scenes: {said}" in capsys.readouterr().err
+    assert json.loads((tmp_path / "scripted" / "synthesis.json").read_text())["scene_source"] == said
+
+
 def test_random_scene_statistics():
     scene = random_scene(600, np.random.default_rng(7), max_polyphony=3, moving_fraction=0.5)
     poly = scene.polyphony()
@@ -339,15 +386,15 @@ def test_tiny_dataset_has_the_full_layout(tiny_dataset: Path):
     layout = DatasetLayout(tiny_dataset)
     record = json.loads((tiny_dataset / "synthesis.json").read_text())
     config = SynthesisConfig.from_dict(record["config"])
-    assert config.preset == "tiny" and len(record["clips"]) == config.num_train + config.num_test == 4
+    assert config.preset == "tiny" and len(record["clips"]) == config.num_train + config.num_val + config.num_test == 5
     for fmt in ("foa", "mic"):
         recs = layout.recordings(fmt)
-        assert [r.split for r in recs].count("train") == 2 and [r.split for r in recs].count("test") == 2
+        assert [[r.split for r in recs].count(s) for s in ("train", "val", "test")] == [2, 1, 2]
         for rec in recs:
-            assert rec.name.startswith("fold3_" if rec.split == "train" else "fold4_")
+            assert rec.name.startswith({"train": "fold3_", "val": "fold5_", "test": "fold4_"}[rec.split])
             info = sf.info(str(layout.audio_path(fmt, rec)))
             assert (info.channels, info.samplerate, info.subtype, info.frames) == (4, SR, "PCM_16", 6 * SR)
-        for split, key in (("train", "devtrain"), ("test", "devtest")):
+        for split, key in (("train", "devtrain"), ("val", "devval"), ("test", "devtest")):
             lines = (layout.list_dir / f"dcase2023t3_{fmt}_{key}.txt").read_text().split()
             listed = sorted(tiny_dataset.parent / line for line in lines)
             assert listed == sorted(layout.audio_path(fmt, r) for r in layout.recordings(fmt, split))
@@ -396,7 +443,7 @@ def test_same_seed_gives_identical_files(tiny_dataset: Path, tmp_path: Path):
     first = _data_files(tiny_dataset)
     second = _data_files(make_dataset(config, tmp_path / tiny_dataset.name, progress=False))
     compared = [k for k in second if not k.startswith("detections_dev/")]
-    assert len([k for k in compared if k.endswith(".wav")]) == 8
+    assert len([k for k in compared if k.endswith(".wav")]) == 10
     for key in compared:
         assert first[key] == second[key], key
     config.seed += 1

@@ -1,6 +1,8 @@
-"""Command-line entry points: user errors (InputError) become one line ``error: ...`` and exit status 2."""
+"""Command-line entry points: user errors (InputError) become one line ``error: ...`` and exit status 2; the
+help formatter every command uses (defaults shown)."""
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -18,3 +20,18 @@ def run_main(func: Callable[..., int], *args: Any, **kwargs: Any) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return INPUT_ERROR_STATUS
+
+
+class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` that shows every option's default: ``(default: X)`` after its help text, unless the text
+    already speaks of its default or there is no value to show (None, an unset flag, an empty list); the
+    description and epilog keep their line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        nothing = action.default is None or action.default is False or action.default is argparse.SUPPRESS \
+            or (isinstance(action.default, (list, str)) and not action.default)
+        shown = nothing or "default" in text.lower()
+        if shown or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"

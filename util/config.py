@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -25,7 +26,7 @@ from util.fileio import write_text_atomic
 class DataConfig:
     """Dataset, features and training windows."""
 
-    data_dir: str = "data/synthetic_small"
+    data_dir: str = "data/synthetic_small"   # recorded absolute (resolve_run_paths)
     audio_format: str = "foa"               # foa | mic | binaural
     feature: str = "logmel_iv"              # feature extractor name (feature/ registry)
     feature_overrides: dict[str, Any] = field(default_factory=dict)  # FeatureConfig settings to change
@@ -43,7 +44,10 @@ class DataConfig:
     #                                         random_crop: the AV baseline's, a recording drawn uniformly and a
     #                                         uniform crop offset on the output-frame grid (seld_data_loader)
     train_split: str = "train"
-    val_split: str = "test"
+    val_split: str = "auto"                 # split that picks the best checkpoint: auto = "val" when the dataset
+    #                                         has validation recordings (dev-val-*, synthetic), else "test"
+    #                                         (STARSS23: fold4, the official practice); resolved at train time
+    test_split: str = "test"                # split that evaluate reports by default
     num_workers: int = 1                    # DataLoader worker processes (0 = load in the training process)
     # official AV-baseline quirks (sony/audio-visual-seld-dcase2023; on in the baseline recipe, off = corrected):
     official_label_offset: bool = False     # training-window labels with get_label's truncated sub-frame offset
@@ -130,6 +134,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     features: dict[str, Any] = field(default_factory=dict)   # resolved feature config, filled at train time
+    workdir: str = ""   # working directory the run was started from (relative paths are resolved against it;
+    #                     "" in runs made before it was recorded: the current directory)
 
 
 def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
@@ -193,6 +199,24 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     if path.suffix == "" and path.name == str(name_or_path) and preset.is_file():
         return preset
     raise InputError(path, f"config file not found (presets: {', '.join(preset_names()) or 'none'})")
+
+
+def resolve_run_path(cfg: RunConfig, path: str) -> str:
+    """``path`` of a run's config made absolute: unchanged when absolute (or empty), else resolved against the
+    directory the run was started from (``cfg.workdir``; runs that did not record it: the current directory)."""
+    if not path or Path(path).is_absolute():
+        return path
+    return str((Path(cfg.workdir or os.getcwd()) / path).resolve())
+
+
+def resolve_run_paths(cfg: RunConfig) -> RunConfig:
+    """Make the dataset and cache paths of ``cfg`` absolute (:func:`resolve_run_path`), in place, and record the
+    working directory of a run that has none yet; a run folder can then be evaluated or resumed from any
+    directory."""
+    cfg.data.data_dir = resolve_run_path(cfg, cfg.data.data_dir)
+    cfg.data.cache_dir = resolve_run_path(cfg, cfg.data.cache_dir)
+    cfg.workdir = cfg.workdir or os.getcwd()
+    return cfg
 
 
 def load_config(path: str | Path) -> RunConfig:

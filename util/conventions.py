@@ -64,9 +64,11 @@ MIC_CAPSULE_DIRECTIONS_DEG: tuple[tuple[float, float], ...] = ((45.0, 35.0), (-4
 MIC_ARRAY_RADIUS_M: float = 0.042
 SPEED_OF_SOUND_M_S: float = 343.0
 
-#: STARSS23 file-name folds: fold3 = development training set, fold4 = development test set.
+#: STARSS23 file-name folds: fold3 = development training set, fold4 = development test set; fold5 = the
+#: synthetic dataset's validation clips (held apart from dev-test for model selection; STARSS23 has none).
 TRAIN_FOLD: str = "fold3"
 TEST_FOLD: str = "fold4"
+VAL_FOLD: str = "fold5"
 
 #: Visual front end (AV baseline): size of the resized video copies (width, height), person boxes kept per
 #: frame, points per Gaussian box vector, detector score threshold, and the default frame-cache size for the ViT.

@@ -13,16 +13,25 @@ ROOT/
   foa_eval/<name>.wav ...           evaluation set (no labels, no split folders)
 ```
 Splits are `dev-train-<room set>` and `dev-test-<room set>`; names `fold3_room21_mix001` (fold3 = train,
-fold4 = test). Sibling files are found by split and name, never by rewriting paths as strings.
+fold4 = test). The synthetic dataset adds `dev-val-<room set>` (names `fold5_...`): validation clips for model
+selection, held apart from the reported dev-test split; STARSS23 has none (the official practice validates on
+fold4 = dev-test, see docs/TRAINING.md). Sibling files are found by split and name, never by rewriting paths as
+strings.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from util.conventions import TEST_FOLD, TRAIN_FOLD, VAL_FOLD
+
 AUDIO_FORMATS: tuple[str, ...] = ("foa", "mic", "binaural")
 AUDIO_CHANNELS: dict[str, int] = {"foa": 4, "mic": 4, "binaural": 2}
-SPLIT_PREFIX: dict[str, str] = {"train": "dev-train", "test": "dev-test"}
+SPLIT_PREFIX: dict[str, str] = {"train": "dev-train", "val": "dev-val", "test": "dev-test"}
+#: Every split a recording can belong to (``eval``: the evaluation set, no split folders).
+SPLITS: tuple[str, ...] = ("train", "val", "test", "eval")
+#: The split of a recording in a flat folder, from the fold its name starts with.
+FOLD_SPLITS: dict[str, str] = {"train": TRAIN_FOLD, "val": VAL_FOLD, "test": TEST_FOLD}
 
 
 @dataclass(frozen=True, order=True)
@@ -34,14 +43,13 @@ class Recording:
 
     @property
     def split(self) -> str:
-        """``train`` or ``test`` from the split folder, else the fold in the name, else ``eval``."""
+        """``train``, ``val`` or ``test`` from the split folder, else the fold in the name, else ``eval``."""
         for split, prefix in SPLIT_PREFIX.items():
             if self.split_dir.startswith(prefix):
                 return split
-        if self.name.startswith("fold3"):
-            return "train"
-        if self.name.startswith("fold4"):
-            return "test"
+        for split, fold in FOLD_SPLITS.items():
+            if self.name.startswith(fold):
+                return split
         return "eval"
 
 

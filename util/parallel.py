@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 import os
 import sys
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any
 
@@ -56,12 +56,14 @@ def run_parallel(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int = 1
 
 def _run_pool(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int, bar: tqdm,
               initializer: Callable[..., None] | None, initargs: tuple) -> None:
-    """Submit every job to a spawn pool; re-raise the first failure after cancelling the rest."""
+    """Submit every job to a spawn pool; the bar advances as each job finishes (``FIRST_COMPLETED``:
+    ``FIRST_EXCEPTION`` would return only once every job is done or one has failed); re-raise the first failure
+    after cancelling the rest."""
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"),
                              initializer=_init_worker, initargs=(initializer, initargs)) as pool:
         pending = {pool.submit(fn, *job) for job in jobs}
         while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 exc = fut.exception()
                 if exc is not None:
