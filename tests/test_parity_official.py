@@ -21,7 +21,7 @@ from feature.extract import CropFeatures
 from feature.labels import read_adpit_targets, window_label_index, window_targets
 from net.adpit import ADPITLoss
 from net.avcrnn import AVCRNN, to_official_state_dict
-from seld_predictor import load_model
+from seld_model import load_model
 from util.audio_io import read_audio
 from util.layout import Recording
 

@@ -13,11 +13,12 @@ import torch.multiprocessing as mp
 
 import seld
 import seld_trainer
-from seld_predictor import load_model
+from seld_model import load_model
 from test_pipeline import tiny_config
 from util.checkpoint import load_checkpoint, save_checkpoint
 from util.config import config_from_dict, config_to_dict, load_config
 from util.errors import InputError
+from util.runtime import init_distributed
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,7 @@ def test_ddp_needs_a_gpu_per_process(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(InputError, match="only 1 GPU"):
-        seld_trainer.init_distributed("auto")
+        init_distributed("auto")
 
 
 def _stderr_lines(capsys) -> list[str]:
