@@ -11,7 +11,7 @@ import torch
 from feature.cache import normalize_features
 from seld_data_loader import AUGMENTABLE_FEATURES, FoaRotations, WindowGrid, crop_padded, window_grid
 from seld_decoding import FramedOutput
-from seld_model import LoadedModel
+from seld_model import ModelBundle
 from util.config import InferenceConfig
 from util.errors import InputError
 
@@ -44,11 +44,11 @@ def window_plan(inference: InferenceConfig, train_window: int, frames_per_label:
     return window, hop, margin
 
 
-def member_plan(member: LoadedModel, inference: InferenceConfig | None = None) -> tuple[int, int, int]:
+def member_plan(member: ModelBundle, inference: InferenceConfig | None = None) -> tuple[int, int, int]:
     """(window, hop, margin) in feature frames of a loaded model's sliding-window inference (``inference``, default
     the model's own inference settings)."""
     return window_plan(inference or member.config.inference, member.window_frames, member.frames_per_label,
-                       member.frame_shift_s, int(member.model.output_hop))
+                       member.frame_shift_s, int(member.network.output_hop))
 
 
 class WindowAssembler:
@@ -240,14 +240,14 @@ def infer_recording(model: torch.nn.Module, features: np.ndarray, stats: tuple[n
                           subframes=inference.official_decoding)
 
 
-def infer_ensemble(members: Sequence[LoadedModel], features: np.ndarray, visual: np.ndarray | None,
+def infer_ensemble(members: Sequence[ModelBundle], features: np.ndarray, visual: np.ndarray | None,
                    inference: InferenceConfig) -> FramedOutput:
     """The framed output of one recording from one or several trained models (an ensemble, e.g. training seeds):
     every member's outputs over the test-time transforms, each with its own feature statistics and windows, combined
     by :func:`combine_framed`. ``inference.window_s`` = 0 uses each member's training window."""
     outputs = []
     for m in members:
-        outputs += transformed_outputs(m.model, features, (m.mean, m.std), visual, m.spec.visual,
+        outputs += transformed_outputs(m.network, features, (m.mean, m.std), visual, m.spec.visual,
                                        member_plan(m, inference), m.frames_per_label, m.device, inference,
                                        m.feature_name)
     return combine_framed(outputs, subframes=inference.official_decoding)

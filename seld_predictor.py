@@ -19,8 +19,8 @@ from metrics.dcase_csv import Event
 from seld_data_loader import crop_padded
 from seld_decoding import check_smooth_frames, decode_recording, save_output_npy, write_events_csv
 from seld_inference import TTA_SIZES, infer_ensemble
-from seld_model import LoadedModel, load_ensemble, official_checkpoint, visual_member
-from util.checkpoint import read_state_dict, save_checkpoint
+from seld_model import ModelBundle, load_ensemble, official_bundle, visual_member, write_checkpoint
+from util.checkpoint import read_state_dict
 from util.config import InferenceConfig
 from util.errors import InputError
 from util.fileio import output_folder
@@ -29,7 +29,7 @@ from util.plots import plot_doa_trajectory
 from util.runtime import resolve_device
 
 
-def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[str, Path], out_dir: str | Path,
+def predict_recordings(loaded: ModelBundle | Sequence[ModelBundle], wavs: dict[str, Path], out_dir: str | Path,
                        visual_inputs: dict[str, np.ndarray] | None = None, inference: InferenceConfig | None = None,
                        progress: bool = True) -> dict[str, list[Event]]:
     """Run a loaded model (or an ensemble: :func:`load_ensemble`) on wav files (name -> path): writes
@@ -39,7 +39,7 @@ def predict_recordings(loaded: LoadedModel | Sequence[LoadedModel], wavs: dict[s
     from feature.base import FeatureConfig, build_extractor
     from feature.extract import extract_file
 
-    members = [loaded] if isinstance(loaded, LoadedModel) else list(loaded)
+    members = [loaded] if isinstance(loaded, ModelBundle) else list(loaded)
     first = members[0]
     inference = inference or first.config.inference
     check_smooth_frames(inference.smooth_frames)
@@ -81,10 +81,10 @@ def run_import(args: argparse.Namespace) -> int:
     if state is None:
         raise InputError(args.checkpoint, "not a readable state_dict (torch.save of name -> tensor, or .safetensors)")
     try:
-        payload = official_checkpoint(state, args.format)
+        bundle = official_bundle(state, args.format)
     except ValueError as exc:
         raise InputError(args.checkpoint, str(exc)) from exc
-    save_checkpoint(args.out, {k: v for k, v in payload.items() if k != "format"})
+    write_checkpoint(args.out, bundle)
     print(f"wrote {args.out}: avcrnn with the official weights ({args.format}, amp_phasediff, official settings)")
     return 0
 
@@ -141,7 +141,7 @@ def _files_by_name(path: Path | None, suffix: str, names: dict[str, Path]) -> di
     return {p.stem: p for p in sorted(path.rglob(f"*{suffix}")) if not p.name.startswith(".")}
 
 
-def _visual_inputs(loaded: LoadedModel, names: dict[str, Path], args: argparse.Namespace,
+def _visual_inputs(loaded: ModelBundle, names: dict[str, Path], args: argparse.Namespace,
                    detections: dict | None = None) -> dict[str, np.ndarray]:
     """Visual inputs per recording at the label rate: Gaussian vectors from detection CSVs or from videos run
     through a person detector (vector models), or 10 fps frames decoded from videos (``av_vit``). The detections

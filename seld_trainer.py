@@ -42,13 +42,13 @@ from tqdm import tqdm
 from feature.base import FeatureConfig, extractor_class, with_official_val_padding
 from feature.cache import FeatureCache, default_cache_dir
 from feature.extract import CropFeatures, build_feature_cache
-from net import build_model
 from net.adpit import ADPITLoss
 from net.spec import InputSpec
 from seld_data_loader import (AUGMENTABLE_FEATURES, LEVEL_CHANNELS, SAMPLING_SCHEMES, FoaRotations, SELDWindows,
                               TimeFrequencyMasking, WindowSampler, build_visual_source, make_train_loader)
-from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, state_dict_mismatch
-from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, resolve_run_paths, save_config
+from seld_model import ModelBundle, build_bundle, checkpoint_config, read_checkpoint, write_checkpoint
+from util.checkpoint import rng_state, set_rng_state, state_dict_mismatch
+from util.config import RunConfig, TrainConfig, config_to_dict, resolve_run_paths, save_config
 from util.errors import InputError
 from util.fileio import remove_empty_folders, write_text_atomic
 from util.layout import DatasetLayout
@@ -217,13 +217,6 @@ def input_spec(cache: FeatureCache, cfg: RunConfig, window_frames: int, visual_s
                      with_distance=cfg.model.with_distance, intensity_channels=tuple(intensity))
 
 
-def build_network(cfg: RunConfig, spec: InputSpec) -> nn.Module:
-    try:
-        return build_model(cfg.model.name, spec, cfg.model.audio_only, cfg.model.params)
-    except (TypeError, ValueError) as exc:
-        raise InputError(None, f"cannot build network {cfg.model.name!r}: {exc}") from exc
-
-
 class WeightAverage:
     """Exponential moving average of a network's parameters and buffers (``train.ema``): after each step
     ``avg <- d * avg + (1 - d) * weights`` with ``d = min(decay, (1 + n) / (10 + n))`` at update n, so early
@@ -286,17 +279,11 @@ class Trainer:
 
         fpl = self.cache.frames_per_label
         fps = 1.0 / float(self.cache.meta["frame_shift_s"])
-        probe = build_network(cfg, input_spec(self.cache, cfg, fpl, visual_shape))
+        probe = build_bundle(cfg, input_spec(self.cache, cfg, fpl, visual_shape), self.cache.stats).network
         self.window_frames = window_frames_of(cfg.data.window_s, fps, probe.output_hop, fpl)
         self.spec = input_spec(self.cache, cfg, self.window_frames, visual_shape)
-        self.model = build_network(cfg, self.spec)
-        if hasattr(self.model, "doa"):  # record the direction head "auto" resolved to (config.yaml, checkpoints)
-            cfg.model.params["doa"] = self.model.doa
-            if self.model.doa == "intensity":
-                cfg.model.params["doa_context"] = self.model.head.context
-        if hasattr(self.model, "set_feature_stats"):  # networks that read raw feature values (resume restores them)
-            self.model.set_feature_stats(*self.cache.stats)
-        self.model = self.model.to(self.device)
+        self.bundle: ModelBundle = build_bundle(cfg, self.spec, self.cache.stats, self.device)
+        self.model = self.bundle.network  # wrapped for DDP below; the bundle keeps the plain network
         self.loss_fn = ADPITLoss(activity_weight=cfg.train.activity_loss).to(self.device)
 
         train_recs = [r for r in self.cache.recordings(cfg.data.train_split) if self.cache.has_labels(r)]
@@ -370,14 +357,9 @@ class Trainer:
                      f" x {info.world_size} ranks" if info.enabled else "")
 
     # ------------------------------------------------------------------------------------- checkpoints
-    def state(self) -> dict[str, Any]:
-        """Everything needed to rebuild the model (config, input spec, feature stats) and to resume."""
-        mean, std = self.cache.stats
+    def training_state(self) -> dict[str, Any]:
+        """The trainer's part of a checkpoint (the bundle writes the model's part): everything needed to resume."""
         return {
-            "config": config_to_dict(self.cfg),
-            "input_spec": dataclasses.asdict(self.spec),
-            "feature_stats": {"mean": torch.from_numpy(np.array(mean)), "std": torch.from_numpy(np.array(std))},
-            "model": unwrap(self.model).state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -394,10 +376,10 @@ class Trainer:
         run resume its own random stream."""
         path = self.run_dir / "checkpoints" / name
         if self.info.is_main:
-            state = self.state()
+            state = self.training_state()
             if rng_of_ranks is not None and self.info.enabled:
                 state["rng_ranks"] = rng_of_ranks
-            save_checkpoint(path, state)
+            write_checkpoint(path, self.bundle, state)
         return path
 
     def rng_of_all_ranks(self) -> list[dict[str, Any]]:
@@ -587,20 +569,6 @@ def resolve_resume(path: str | Path) -> Path:
     return path
 
 
-#: Options added after runs were already being written, with the value such a run trained with: a resumed run
-#: whose config lacks the key goes on as it started rather than with the new default.
-FORMER_DEFAULTS: dict[tuple[str, str], Any] = {("data", "equalize_db"): 0.0}
-
-
-def resume_config(saved: dict[str, Any]) -> RunConfig:
-    """The config of a checkpoint to resume, with ``FORMER_DEFAULTS`` for the options its version did not have."""
-    cfg = config_from_dict(saved)
-    for (section, key), value in FORMER_DEFAULTS.items():
-        if key not in saved.get(section, {}):
-            setattr(getattr(cfg, section), key, value)
-    return cfg
-
-
 def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Path | None = None,
           stop_after: int | None = None, progress: bool = True, run_dir: str | Path | None = None,
           max_iters: int | None = None) -> dict[str, Any]:
@@ -610,9 +578,9 @@ def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Pa
     ckpt = None
     if resume is not None:
         ckpt_path = resolve_resume(resume)
-        ckpt = load_checkpoint(ckpt_path)
+        ckpt = read_checkpoint(ckpt_path)  # upgraded from older layouts (seld_model.upgrade_checkpoint)
         try:
-            cfg = resume_config(ckpt["config"])
+            cfg = checkpoint_config(ckpt)
         except ValueError as exc:
             raise InputError(ckpt_path, f"checkpoint config does not match this version ({exc})") from exc
         run_dir = ckpt_path.parent.parent
