@@ -29,6 +29,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -252,85 +253,124 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 # ----------------------------------------------------------------------------------------------- the trainer
-class Trainer:
-    """One training run (see the module docstring). ``run()`` trains until ``max_iters`` (or ``stop_after``)."""
+@dataclass
+class TrainingData:
+    """The data side of a run: feature cache, visual source, training windows with their sampler and loader, and
+    the validation recordings."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, info: DistInfo = DistInfo(), resume: dict | None = None,
+    cache: FeatureCache
+    visual: Any                 # seld_data_loader visual source, or None
+    window_frames: int          # training window in feature frames
+    dataset: SELDWindows
+    sampler: WindowSampler
+    loader: Any                 # torch DataLoader over ``dataset`` drawn by ``sampler``
+    val_recs: list
+
+
+def build_training_data(cfg: RunConfig, cache: FeatureCache, visual, window_frames: int, output_hop: int,
+                        info: DistInfo, device: torch.device) -> TrainingData:
+    """The training windows of ``cfg`` over ``cache`` (augmentation the features allow, sampler, loader; a batch
+    size larger than the windows of a tiny dataset is lowered, in ``cfg``) and the validation recordings."""
+    tc = cfg.train
+    train_recs = [r for r in cache.recordings(cfg.data.train_split) if cache.has_labels(r)]
+    if not train_recs:
+        raise InputError(cache.folder, f"no labelled recordings of split {cfg.data.train_split!r}")
+    if visual is not None:
+        kept = [r for r in train_recs if visual.has(r)]
+        if len(kept) < len(train_recs):
+            log.warning("%d training recordings without visual input left out", len(train_recs) - len(kept))
+        train_recs = kept or train_recs
+    val_recs = [r for r in cache.recordings(cfg.data.val_split) if cache.has_labels(r)]
+    augment = cfg.data.augment and cache.feature_config.name in AUGMENTABLE_FEATURES
+    if cfg.data.augment and not augment:
+        log.warning("no spatial augmentation for feature %s (supported: %s)", cache.feature_config.name,
+                    ", ".join(AUGMENTABLE_FEATURES))
+    equalize_db = cfg.data.equalize_db if cache.feature_config.name in LEVEL_CHANNELS else 0.0
+    if cfg.data.equalize_db > 0 and not equalize_db:
+        log.warning("no random equalisation for feature %s (supported: %s)", cache.feature_config.name,
+                    ", ".join(LEVEL_CHANNELS))
+    dataset = SELDWindows(cache, train_recs, window_frames, output_hop, visual,
+                          augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None,
+                          equalize_db=equalize_db, official_label_offset=cfg.data.official_label_offset,
+                          crop_features=crop_features_of(cfg, cache, train_recs))
+    if cfg.data.mix > 0 and not dataset.can_mix:
+        raise InputError(cache.folder, f"data.mix supports the features {', '.join(AUGMENTABLE_FEATURES)}, "
+                                       f"not {cache.feature_config.name}")
+    if cfg.data.sampling not in SAMPLING_SCHEMES:
+        raise InputError(None, f"data.sampling must be one of {', '.join(SAMPLING_SCHEMES)}, "
+                               f"got {cfg.data.sampling!r}")
+    sampler = WindowSampler(dataset.num_frames, window_frames, cache.frames_per_label, tc.seed, info.rank,
+                            info.world_size, dataset.num_augmentations, cfg.data.mix,
+                            cfg.data.sampling, crop_step=output_hop)
+    if len(sampler) < tc.batch_size:  # (a tiny dataset): the largest batch that fits, said and recorded
+        log.info("only %d training windows per rank for batch size %d: training with batch size %d (choose "
+                 "another with BATCH_SIZE= in the scripts, --batch-size in seld.py train)", len(sampler),
+                 tc.batch_size, len(sampler))
+        tc.batch_size = len(sampler)
+    loader = make_train_loader(dataset, sampler, tc.batch_size, cfg.data.num_workers, seed=tc.seed,
+                               pin_memory=device.type == "cuda")
+    return TrainingData(cache, visual, window_frames, dataset, sampler, loader, val_recs)
+
+
+def build_optimizer(model: nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW (``train.optimizer``) over :func:`parameter_groups` of ``model``."""
+    groups = parameter_groups(model, tc.weight_decay, tc.decay_all_params)
+    if tc.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=tc.lr)
+    if tc.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=tc.lr)
+    raise InputError(None, f"unknown optimizer {tc.optimizer!r} (adam, adamw)")
+
+
+def build_trainer(cfg: RunConfig, run_dir: Path, info: DistInfo = DistInfo(), resume: dict | None = None,
+                  progress: bool = True) -> Trainer:
+    """The wiring of a run: device, seeds, validation split, feature cache (``cfg.features`` resolved), visual
+    source, model bundle, training data and optimiser, handed to a :class:`Trainer` (which restores ``resume``)."""
+    tc = cfg.train
+    device = resolve_device(tc.device, info.local_rank)
+    if tc.cpu_threads > 0:
+        torch.set_num_threads(tc.cpu_threads)
+    torch.manual_seed(tc.seed + info.rank)
+    np.random.seed((tc.seed + info.rank) % 2**32)
+
+    asked = cfg.data.val_split
+    cfg.data.val_split = resolve_val_split(cfg)  # recorded in config.yaml and the checkpoints
+    if asked == "auto":
+        log.info("validation split (picks the best checkpoint): %s", {
+            "val": "val (dev-val-*, held apart from the reported dev-test split)",
+            "test": "test (dev-test: this dataset has no validation split; for STARSS23 that is the official "
+                    "practice, fold4)"}.get(cfg.data.val_split, cfg.data.val_split))
+    cache = open_feature_cache(cfg, info, progress)
+    cfg.features = cache.feature_config.to_dict()
+    visual = open_visual_source(cfg, info, progress)
+    visual_shape = tuple(visual.frame_shape) if visual is not None else ()
+
+    fpl = cache.frames_per_label
+    fps = 1.0 / float(cache.meta["frame_shift_s"])
+    probe = build_bundle(cfg, input_spec(cache, cfg, fpl, visual_shape), cache.stats).network  # its output hop
+    window_frames = window_frames_of(cfg.data.window_s, fps, probe.output_hop, fpl)
+    bundle = build_bundle(cfg, input_spec(cache, cfg, window_frames, visual_shape), cache.stats, device)
+    data = build_training_data(cfg, cache, visual, window_frames, bundle.network.output_hop, info, device)
+    optimizer = build_optimizer(bundle.network, tc)
+    return Trainer(cfg, Path(run_dir), bundle, data, optimizer, info, resume, progress)
+
+
+class Trainer:
+    """One training run (see the module docstring) of built objects (:func:`build_trainer` wires them): the model
+    bundle, the training data and the optimiser. ``run()`` trains until ``max_iters`` (or ``stop_after``)."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, bundle: ModelBundle, data: TrainingData,
+                 optimizer: torch.optim.Optimizer, info: DistInfo = DistInfo(), resume: dict | None = None,
                  progress: bool = True):
         self.cfg, self.run_dir, self.info, self.progress = cfg, Path(run_dir), info, progress
         tc = cfg.train
-        self.device = resolve_device(tc.device, info.local_rank)
-        if tc.cpu_threads > 0:
-            torch.set_num_threads(tc.cpu_threads)
-        torch.manual_seed(tc.seed + info.rank)
-        np.random.seed((tc.seed + info.rank) % 2**32)
-
-        asked = cfg.data.val_split
-        cfg.data.val_split = resolve_val_split(cfg)  # recorded in config.yaml and the checkpoints
-        if asked == "auto":
-            log.info("validation split (picks the best checkpoint): %s", {
-                "val": "val (dev-val-*, held apart from the reported dev-test split)",
-                "test": "test (dev-test: this dataset has no validation split; for STARSS23 that is the official "
-                        "practice, fold4)"}.get(cfg.data.val_split, cfg.data.val_split))
-        self.cache = open_feature_cache(cfg, info, progress)
-        cfg.features = self.cache.feature_config.to_dict()
-        self.visual = open_visual_source(cfg, info, progress)
-        visual_shape = tuple(self.visual.frame_shape) if self.visual is not None else ()
-
-        fpl = self.cache.frames_per_label
-        fps = 1.0 / float(self.cache.meta["frame_shift_s"])
-        probe = build_bundle(cfg, input_spec(self.cache, cfg, fpl, visual_shape), self.cache.stats).network
-        self.window_frames = window_frames_of(cfg.data.window_s, fps, probe.output_hop, fpl)
-        self.spec = input_spec(self.cache, cfg, self.window_frames, visual_shape)
-        self.bundle: ModelBundle = build_bundle(cfg, self.spec, self.cache.stats, self.device)
-        self.model = self.bundle.network  # wrapped for DDP below; the bundle keeps the plain network
+        self.bundle, self.data, self.optimizer = bundle, data, optimizer
+        self.device, self.spec = bundle.device, bundle.spec
+        self.cache, self.visual, self.val_recs = data.cache, data.visual, data.val_recs
+        self.window_frames, self.dataset, self.sampler, self.loader = (data.window_frames, data.dataset,
+                                                                       data.sampler, data.loader)
+        self.model = bundle.network  # wrapped for DDP below; the bundle keeps the plain network
         self.loss_fn = ADPITLoss(activity_weight=cfg.train.activity_loss).to(self.device)
-
-        train_recs = [r for r in self.cache.recordings(cfg.data.train_split) if self.cache.has_labels(r)]
-        if not train_recs:
-            raise InputError(self.cache.folder, f"no labelled recordings of split {cfg.data.train_split!r}")
-        if self.visual is not None:
-            kept = [r for r in train_recs if self.visual.has(r)]
-            if len(kept) < len(train_recs):
-                log.warning("%d training recordings without visual input left out", len(train_recs) - len(kept))
-            train_recs = kept or train_recs
-        self.val_recs = [r for r in self.cache.recordings(cfg.data.val_split) if self.cache.has_labels(r)]
-        augment = cfg.data.augment and self.cache.feature_config.name in AUGMENTABLE_FEATURES
-        if cfg.data.augment and not augment:
-            log.warning("no spatial augmentation for feature %s (supported: %s)", self.cache.feature_config.name,
-                        ", ".join(AUGMENTABLE_FEATURES))
-        equalize_db = cfg.data.equalize_db if self.cache.feature_config.name in LEVEL_CHANNELS else 0.0
-        if cfg.data.equalize_db > 0 and not equalize_db:
-            log.warning("no random equalisation for feature %s (supported: %s)", self.cache.feature_config.name,
-                        ", ".join(LEVEL_CHANNELS))
-        self.dataset = SELDWindows(self.cache, train_recs, self.window_frames, self.model.output_hop, self.visual,
-                                   augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None,
-                                   equalize_db=equalize_db, official_label_offset=cfg.data.official_label_offset,
-                                   crop_features=crop_features_of(cfg, self.cache, train_recs))
-        if cfg.data.mix > 0 and not self.dataset.can_mix:
-            raise InputError(self.cache.folder, f"data.mix supports the features {', '.join(AUGMENTABLE_FEATURES)}, "
-                                                f"not {self.cache.feature_config.name}")
-        if cfg.data.sampling not in SAMPLING_SCHEMES:
-            raise InputError(None, f"data.sampling must be one of {', '.join(SAMPLING_SCHEMES)}, "
-                                   f"got {cfg.data.sampling!r}")
-        self.sampler = WindowSampler(self.dataset.num_frames, self.window_frames, fpl, tc.seed, info.rank,
-                                     info.world_size, self.dataset.num_augmentations, cfg.data.mix,
-                                     cfg.data.sampling, crop_step=self.model.output_hop)
-        if len(self.sampler) < tc.batch_size:  # (a tiny dataset): the largest batch that fits, said and recorded
-            log.info("only %d training windows per rank for batch size %d: training with batch size %d (choose "
-                     "another with BATCH_SIZE= in the scripts, --batch-size in seld.py train)", len(self.sampler),
-                     tc.batch_size, len(self.sampler))
-            tc.batch_size = len(self.sampler)
-        self.loader = make_train_loader(self.dataset, self.sampler, tc.batch_size, cfg.data.num_workers, seed=tc.seed,
-                                        pin_memory=self.device.type == "cuda")
-
-        groups = parameter_groups(self.model, tc.weight_decay, tc.decay_all_params)
-        if tc.optimizer == "adamw":
-            self.optimizer = torch.optim.AdamW(groups, lr=tc.lr)
-        elif tc.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(groups, lr=tc.lr)
-        else:
-            raise InputError(None, f"unknown optimizer {tc.optimizer!r} (adam, adamw)")
         self.use_amp = tc.amp and self.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
@@ -351,9 +391,10 @@ class Trainer:
             save_config(cfg, self.run_dir / "config.yaml")
             write_hparams(self.writer, config_to_dict(cfg))
             n_params = sum(p.numel() for p in self.model.parameters())
+            seconds = self.window_frames * float(self.cache.meta["frame_shift_s"])
             log.info("model %s: %.2f M parameters; input %s; window %d frames (%.2f s); %d training windows per "
-                     "epoch; device %s%s", cfg.model.name, n_params / 1e6, self.spec, self.window_frames,
-                     self.window_frames / fps, len(self.sampler) * info.world_size, self.device,
+                     "epoch; device %s%s", cfg.model.name, n_params / 1e6, self.spec, self.window_frames, seconds,
+                     len(self.sampler) * info.world_size, self.device,
                      f" x {info.world_size} ranks" if info.enabled else "")
 
     # ------------------------------------------------------------------------------------- checkpoints
@@ -610,7 +651,7 @@ def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Pa
     log_size = log_file.stat().st_size if log_file.is_file() else None
     setup_logging(Path(run_dir), info.is_main)
     try:
-        trainer = Trainer(cfg, Path(run_dir), info, resume=ckpt, progress=progress)
+        trainer = build_trainer(cfg, Path(run_dir), info, resume=ckpt, progress=progress)
     except BaseException as exc:  # a failed start leaves no run folder and no train.log lines behind
         if info.is_main:
             undo_start(new_folders, log_file, log_size)

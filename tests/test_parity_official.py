@@ -269,7 +269,7 @@ def test_training_with_the_official_options(tiny_dataset, tmp_path):
     cfg.train.batch_size, cfg.train.max_iters, cfg.train.val_every, cfg.train.device = 2, 3, 3, "cpu"
     cfg.train.warmup_iters, cfg.train.checkpoint_every, cfg.train.log_every = 1, 1000, 1000
     cfg.inference.hop_s, cfg.inference.keep_margin_s = 1.2, 0.04
-    trainer = seld_trainer.Trainer(cfg, tmp_path / "run", progress=False)
+    trainer = seld_trainer.build_trainer(cfg, tmp_path / "run", progress=False)
     features = FeatureConfig.from_dict(cfg.features)
     assert features.get("official_val_padding") is True and trainer.window_frames == 128
 
