@@ -18,8 +18,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from seld_predictor import (DEFAULT_MERGE_ANGLE_DEG, DEFAULT_THRESHOLD, check_smooth_frames, decode_multi_accdoa,
-                            load_output_npy, write_events_csv)
+from seld_decoding import (DEFAULT_MERGE_ANGLE_DEG, DEFAULT_THRESHOLD, check_smooth_frames, decode_multi_accdoa,
+                           load_output_npy, write_events_csv)
 from util.cli import DefaultsHelpFormatter, run_main
 from util.conventions import NUM_CLASSES
 from util.errors import InputError

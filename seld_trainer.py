@@ -43,16 +43,17 @@ from tqdm import tqdm
 from feature.base import FeatureConfig, extractor_class, with_official_val_padding
 from feature.cache import FeatureCache, default_cache_dir
 from feature.extract import CropFeatures, build_feature_cache
-from net import build_model
 from net.adpit import ADPITLoss
 from net.spec import InputSpec
 from seld_data_loader import (AUGMENTABLE_FEATURES, LEVEL_CHANNELS, SAMPLING_SCHEMES, FoaRotations, SELDWindows,
                               TimeFrequencyMasking, WindowSampler, build_visual_source, make_train_loader)
-from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, state_dict_mismatch
-from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, resolve_run_paths, save_config
+from seld_model import ModelBundle, build_bundle, checkpoint_config, read_checkpoint, write_checkpoint
+from util.checkpoint import rng_state, set_rng_state, state_dict_mismatch
+from util.config import RunConfig, TrainConfig, config_to_dict, resolve_run_paths, save_config
 from util.errors import InputError
 from util.fileio import remove_empty_folders, write_text_atomic
 from util.layout import DatasetLayout
+from util.runtime import DistInfo, barrier, init_distributed, resolve_device
 from util.tensorboard_log import log_validation, write_hparams
 
 log = logging.getLogger("seld")
@@ -85,58 +86,6 @@ def parameter_groups(model: nn.Module, weight_decay: float, decay_all: bool = Fa
     for p in model.parameters():
         (no_decay if p.dim() < 2 else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> the local CUDA device when available, else the CPU."""
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(None, f"device {name!r} requested but CUDA is not available")
-    return device
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    """Process-group facts (rank 0 of 1 without torchrun)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-
-def init_distributed(device_name: str) -> DistInfo:
-    """Join the process group described by torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK); NCCL on CUDA,
-    gloo on CPU. Without those variables: a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo()
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        use_cuda = torch.cuda.is_available() and device_name != "cpu"
-        if use_cuda:
-            visible = torch.cuda.device_count()
-            if local >= visible:  # NCCL needs one GPU per process
-                raise InputError(None, f"torchrun started process {local} on this node but only {visible} GPU(s) "
-                                       f"are visible: use --nproc_per_node (TORCHRUN_NPROC) <= {visible}, or "
-                                       f"DEVICE=cpu for gloo")
-            torch.cuda.set_device(local)
-        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world)
-    return DistInfo(rank, world, local)
-
-
-def barrier(info: DistInfo) -> None:
-    if info.enabled:
-        dist.barrier()
 
 
 def make_run_dir(out_root: str | Path, name: str, info: DistInfo) -> Path:
@@ -269,13 +218,6 @@ def input_spec(cache: FeatureCache, cfg: RunConfig, window_frames: int, visual_s
                      with_distance=cfg.model.with_distance, intensity_channels=tuple(intensity))
 
 
-def build_network(cfg: RunConfig, spec: InputSpec) -> nn.Module:
-    try:
-        return build_model(cfg.model.name, spec, cfg.model.audio_only, cfg.model.params)
-    except (TypeError, ValueError) as exc:
-        raise InputError(None, f"cannot build network {cfg.model.name!r}: {exc}") from exc
-
-
 class WeightAverage:
     """Exponential moving average of a network's parameters and buffers (``train.ema``): after each step
     ``avg <- d * avg + (1 - d) * weights`` with ``d = min(decay, (1 + n) / (10 + n))`` at update n, so early
@@ -311,91 +253,124 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 # ----------------------------------------------------------------------------------------------- the trainer
-class Trainer:
-    """One training run (see the module docstring). ``run()`` trains until ``max_iters`` (or ``stop_after``)."""
+@dataclass
+class TrainingData:
+    """The data side of a run: feature cache, visual source, training windows with their sampler and loader, and
+    the validation recordings."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, info: DistInfo = DistInfo(), resume: dict | None = None,
+    cache: FeatureCache
+    visual: Any                 # seld_data_loader visual source, or None
+    window_frames: int          # training window in feature frames
+    dataset: SELDWindows
+    sampler: WindowSampler
+    loader: Any                 # torch DataLoader over ``dataset`` drawn by ``sampler``
+    val_recs: list
+
+
+def build_training_data(cfg: RunConfig, cache: FeatureCache, visual, window_frames: int, output_hop: int,
+                        info: DistInfo, device: torch.device) -> TrainingData:
+    """The training windows of ``cfg`` over ``cache`` (augmentation the features allow, sampler, loader; a batch
+    size larger than the windows of a tiny dataset is lowered, in ``cfg``) and the validation recordings."""
+    tc = cfg.train
+    train_recs = [r for r in cache.recordings(cfg.data.train_split) if cache.has_labels(r)]
+    if not train_recs:
+        raise InputError(cache.folder, f"no labelled recordings of split {cfg.data.train_split!r}")
+    if visual is not None:
+        kept = [r for r in train_recs if visual.has(r)]
+        if len(kept) < len(train_recs):
+            log.warning("%d training recordings without visual input left out", len(train_recs) - len(kept))
+        train_recs = kept or train_recs
+    val_recs = [r for r in cache.recordings(cfg.data.val_split) if cache.has_labels(r)]
+    augment = cfg.data.augment and cache.feature_config.name in AUGMENTABLE_FEATURES
+    if cfg.data.augment and not augment:
+        log.warning("no spatial augmentation for feature %s (supported: %s)", cache.feature_config.name,
+                    ", ".join(AUGMENTABLE_FEATURES))
+    equalize_db = cfg.data.equalize_db if cache.feature_config.name in LEVEL_CHANNELS else 0.0
+    if cfg.data.equalize_db > 0 and not equalize_db:
+        log.warning("no random equalisation for feature %s (supported: %s)", cache.feature_config.name,
+                    ", ".join(LEVEL_CHANNELS))
+    dataset = SELDWindows(cache, train_recs, window_frames, output_hop, visual,
+                          augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None,
+                          equalize_db=equalize_db, official_label_offset=cfg.data.official_label_offset,
+                          crop_features=crop_features_of(cfg, cache, train_recs))
+    if cfg.data.mix > 0 and not dataset.can_mix:
+        raise InputError(cache.folder, f"data.mix supports the features {', '.join(AUGMENTABLE_FEATURES)}, "
+                                       f"not {cache.feature_config.name}")
+    if cfg.data.sampling not in SAMPLING_SCHEMES:
+        raise InputError(None, f"data.sampling must be one of {', '.join(SAMPLING_SCHEMES)}, "
+                               f"got {cfg.data.sampling!r}")
+    sampler = WindowSampler(dataset.num_frames, window_frames, cache.frames_per_label, tc.seed, info.rank,
+                            info.world_size, dataset.num_augmentations, cfg.data.mix,
+                            cfg.data.sampling, crop_step=output_hop)
+    if len(sampler) < tc.batch_size:  # (a tiny dataset): the largest batch that fits, said and recorded
+        log.info("only %d training windows per rank for batch size %d: training with batch size %d (choose "
+                 "another with BATCH_SIZE= in the scripts, --batch-size in seld.py train)", len(sampler),
+                 tc.batch_size, len(sampler))
+        tc.batch_size = len(sampler)
+    loader = make_train_loader(dataset, sampler, tc.batch_size, cfg.data.num_workers, seed=tc.seed,
+                               pin_memory=device.type == "cuda")
+    return TrainingData(cache, visual, window_frames, dataset, sampler, loader, val_recs)
+
+
+def build_optimizer(model: nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW (``train.optimizer``) over :func:`parameter_groups` of ``model``."""
+    groups = parameter_groups(model, tc.weight_decay, tc.decay_all_params)
+    if tc.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=tc.lr)
+    if tc.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=tc.lr)
+    raise InputError(None, f"unknown optimizer {tc.optimizer!r} (adam, adamw)")
+
+
+def build_trainer(cfg: RunConfig, run_dir: Path, info: DistInfo = DistInfo(), resume: dict | None = None,
+                  progress: bool = True) -> Trainer:
+    """The wiring of a run: device, seeds, validation split, feature cache (``cfg.features`` resolved), visual
+    source, model bundle, training data and optimiser, handed to a :class:`Trainer` (which restores ``resume``)."""
+    tc = cfg.train
+    device = resolve_device(tc.device, info.local_rank)
+    if tc.cpu_threads > 0:
+        torch.set_num_threads(tc.cpu_threads)
+    torch.manual_seed(tc.seed + info.rank)
+    np.random.seed((tc.seed + info.rank) % 2**32)
+
+    asked = cfg.data.val_split
+    cfg.data.val_split = resolve_val_split(cfg)  # recorded in config.yaml and the checkpoints
+    if asked == "auto":
+        log.info("validation split (picks the best checkpoint): %s", {
+            "val": "val (dev-val-*, held apart from the reported dev-test split)",
+            "test": "test (dev-test: this dataset has no validation split; for STARSS23 that is the official "
+                    "practice, fold4)"}.get(cfg.data.val_split, cfg.data.val_split))
+    cache = open_feature_cache(cfg, info, progress)
+    cfg.features = cache.feature_config.to_dict()
+    visual = open_visual_source(cfg, info, progress)
+    visual_shape = tuple(visual.frame_shape) if visual is not None else ()
+
+    fpl = cache.frames_per_label
+    fps = 1.0 / float(cache.meta["frame_shift_s"])
+    probe = build_bundle(cfg, input_spec(cache, cfg, fpl, visual_shape), cache.stats).network  # its output hop
+    window_frames = window_frames_of(cfg.data.window_s, fps, probe.output_hop, fpl)
+    bundle = build_bundle(cfg, input_spec(cache, cfg, window_frames, visual_shape), cache.stats, device)
+    data = build_training_data(cfg, cache, visual, window_frames, bundle.network.output_hop, info, device)
+    optimizer = build_optimizer(bundle.network, tc)
+    return Trainer(cfg, Path(run_dir), bundle, data, optimizer, info, resume, progress)
+
+
+class Trainer:
+    """One training run (see the module docstring) of built objects (:func:`build_trainer` wires them): the model
+    bundle, the training data and the optimiser. ``run()`` trains until ``max_iters`` (or ``stop_after``)."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, bundle: ModelBundle, data: TrainingData,
+                 optimizer: torch.optim.Optimizer, info: DistInfo = DistInfo(), resume: dict | None = None,
                  progress: bool = True):
         self.cfg, self.run_dir, self.info, self.progress = cfg, Path(run_dir), info, progress
         tc = cfg.train
-        self.device = resolve_device(tc.device, info.local_rank)
-        if tc.cpu_threads > 0:
-            torch.set_num_threads(tc.cpu_threads)
-        torch.manual_seed(tc.seed + info.rank)
-        np.random.seed((tc.seed + info.rank) % 2**32)
-
-        asked = cfg.data.val_split
-        cfg.data.val_split = resolve_val_split(cfg)  # recorded in config.yaml and the checkpoints
-        if asked == "auto":
-            log.info("validation split (picks the best checkpoint): %s", {
-                "val": "val (dev-val-*, held apart from the reported dev-test split)",
-                "test": "test (dev-test: this dataset has no validation split; for STARSS23 that is the official "
-                        "practice, fold4)"}.get(cfg.data.val_split, cfg.data.val_split))
-        self.cache = open_feature_cache(cfg, info, progress)
-        cfg.features = self.cache.feature_config.to_dict()
-        self.visual = open_visual_source(cfg, info, progress)
-        visual_shape = tuple(self.visual.frame_shape) if self.visual is not None else ()
-
-        fpl = self.cache.frames_per_label
-        fps = 1.0 / float(self.cache.meta["frame_shift_s"])
-        probe = build_network(cfg, input_spec(self.cache, cfg, fpl, visual_shape))
-        self.window_frames = window_frames_of(cfg.data.window_s, fps, probe.output_hop, fpl)
-        self.spec = input_spec(self.cache, cfg, self.window_frames, visual_shape)
-        self.model = build_network(cfg, self.spec)
-        if hasattr(self.model, "doa"):  # record the direction head "auto" resolved to (config.yaml, checkpoints)
-            cfg.model.params["doa"] = self.model.doa
-            if self.model.doa == "intensity":
-                cfg.model.params["doa_context"] = self.model.head.context
-        if hasattr(self.model, "set_feature_stats"):  # networks that read raw feature values (resume restores them)
-            self.model.set_feature_stats(*self.cache.stats)
-        self.model = self.model.to(self.device)
+        self.bundle, self.data, self.optimizer = bundle, data, optimizer
+        self.device, self.spec = bundle.device, bundle.spec
+        self.cache, self.visual, self.val_recs = data.cache, data.visual, data.val_recs
+        self.window_frames, self.dataset, self.sampler, self.loader = (data.window_frames, data.dataset,
+                                                                       data.sampler, data.loader)
+        self.model = bundle.network  # wrapped for DDP below; the bundle keeps the plain network
         self.loss_fn = ADPITLoss(activity_weight=cfg.train.activity_loss).to(self.device)
-
-        train_recs = [r for r in self.cache.recordings(cfg.data.train_split) if self.cache.has_labels(r)]
-        if not train_recs:
-            raise InputError(self.cache.folder, f"no labelled recordings of split {cfg.data.train_split!r}")
-        if self.visual is not None:
-            kept = [r for r in train_recs if self.visual.has(r)]
-            if len(kept) < len(train_recs):
-                log.warning("%d training recordings without visual input left out", len(train_recs) - len(kept))
-            train_recs = kept or train_recs
-        self.val_recs = [r for r in self.cache.recordings(cfg.data.val_split) if self.cache.has_labels(r)]
-        augment = cfg.data.augment and self.cache.feature_config.name in AUGMENTABLE_FEATURES
-        if cfg.data.augment and not augment:
-            log.warning("no spatial augmentation for feature %s (supported: %s)", self.cache.feature_config.name,
-                        ", ".join(AUGMENTABLE_FEATURES))
-        equalize_db = cfg.data.equalize_db if self.cache.feature_config.name in LEVEL_CHANNELS else 0.0
-        if cfg.data.equalize_db > 0 and not equalize_db:
-            log.warning("no random equalisation for feature %s (supported: %s)", self.cache.feature_config.name,
-                        ", ".join(LEVEL_CHANNELS))
-        self.dataset = SELDWindows(self.cache, train_recs, self.window_frames, self.model.output_hop, self.visual,
-                                   augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None,
-                                   equalize_db=equalize_db, official_label_offset=cfg.data.official_label_offset,
-                                   crop_features=crop_features_of(cfg, self.cache, train_recs))
-        if cfg.data.mix > 0 and not self.dataset.can_mix:
-            raise InputError(self.cache.folder, f"data.mix supports the features {', '.join(AUGMENTABLE_FEATURES)}, "
-                                                f"not {self.cache.feature_config.name}")
-        if cfg.data.sampling not in SAMPLING_SCHEMES:
-            raise InputError(None, f"data.sampling must be one of {', '.join(SAMPLING_SCHEMES)}, "
-                                   f"got {cfg.data.sampling!r}")
-        self.sampler = WindowSampler(self.dataset.num_frames, self.window_frames, fpl, tc.seed, info.rank,
-                                     info.world_size, self.dataset.num_augmentations, cfg.data.mix,
-                                     cfg.data.sampling, crop_step=self.model.output_hop)
-        if len(self.sampler) < tc.batch_size:  # (a tiny dataset): the largest batch that fits, said and recorded
-            log.info("only %d training windows per rank for batch size %d: training with batch size %d (choose "
-                     "another with BATCH_SIZE= in the scripts, --batch-size in seld.py train)", len(self.sampler),
-                     tc.batch_size, len(self.sampler))
-            tc.batch_size = len(self.sampler)
-        self.loader = make_train_loader(self.dataset, self.sampler, tc.batch_size, cfg.data.num_workers, seed=tc.seed,
-                                        pin_memory=self.device.type == "cuda")
-
-        groups = parameter_groups(self.model, tc.weight_decay, tc.decay_all_params)
-        if tc.optimizer == "adamw":
-            self.optimizer = torch.optim.AdamW(groups, lr=tc.lr)
-        elif tc.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(groups, lr=tc.lr)
-        else:
-            raise InputError(None, f"unknown optimizer {tc.optimizer!r} (adam, adamw)")
         self.use_amp = tc.amp and self.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
@@ -416,20 +391,16 @@ class Trainer:
             save_config(cfg, self.run_dir / "config.yaml")
             write_hparams(self.writer, config_to_dict(cfg))
             n_params = sum(p.numel() for p in self.model.parameters())
+            seconds = self.window_frames * float(self.cache.meta["frame_shift_s"])
             log.info("model %s: %.2f M parameters; input %s; window %d frames (%.2f s); %d training windows per "
-                     "epoch; device %s%s", cfg.model.name, n_params / 1e6, self.spec, self.window_frames,
-                     self.window_frames / fps, len(self.sampler) * info.world_size, self.device,
+                     "epoch; device %s%s", cfg.model.name, n_params / 1e6, self.spec, self.window_frames, seconds,
+                     len(self.sampler) * info.world_size, self.device,
                      f" x {info.world_size} ranks" if info.enabled else "")
 
     # ------------------------------------------------------------------------------------- checkpoints
-    def state(self) -> dict[str, Any]:
-        """Everything needed to rebuild the model (config, input spec, feature stats) and to resume."""
-        mean, std = self.cache.stats
+    def training_state(self) -> dict[str, Any]:
+        """The trainer's part of a checkpoint (the bundle writes the model's part): everything needed to resume."""
         return {
-            "config": config_to_dict(self.cfg),
-            "input_spec": dataclasses.asdict(self.spec),
-            "feature_stats": {"mean": torch.from_numpy(np.array(mean)), "std": torch.from_numpy(np.array(std))},
-            "model": unwrap(self.model).state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -446,10 +417,10 @@ class Trainer:
         run resume its own random stream."""
         path = self.run_dir / "checkpoints" / name
         if self.info.is_main:
-            state = self.state()
+            state = self.training_state()
             if rng_of_ranks is not None and self.info.enabled:
                 state["rng_ranks"] = rng_of_ranks
-            save_checkpoint(path, state)
+            write_checkpoint(path, self.bundle, state)
         return path
 
     def rng_of_all_ranks(self) -> list[dict[str, Any]]:
@@ -639,20 +610,6 @@ def resolve_resume(path: str | Path) -> Path:
     return path
 
 
-#: Options added after runs were already being written, with the value such a run trained with: a resumed run
-#: whose config lacks the key goes on as it started rather than with the new default.
-FORMER_DEFAULTS: dict[tuple[str, str], Any] = {("data", "equalize_db"): 0.0}
-
-
-def resume_config(saved: dict[str, Any]) -> RunConfig:
-    """The config of a checkpoint to resume, with ``FORMER_DEFAULTS`` for the options its version did not have."""
-    cfg = config_from_dict(saved)
-    for (section, key), value in FORMER_DEFAULTS.items():
-        if key not in saved.get(section, {}):
-            setattr(getattr(cfg, section), key, value)
-    return cfg
-
-
 def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Path | None = None,
           stop_after: int | None = None, progress: bool = True, run_dir: str | Path | None = None,
           max_iters: int | None = None) -> dict[str, Any]:
@@ -662,9 +619,9 @@ def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Pa
     ckpt = None
     if resume is not None:
         ckpt_path = resolve_resume(resume)
-        ckpt = load_checkpoint(ckpt_path)
+        ckpt = read_checkpoint(ckpt_path)  # upgraded from older layouts (seld_model.upgrade_checkpoint)
         try:
-            cfg = resume_config(ckpt["config"])
+            cfg = checkpoint_config(ckpt)
         except ValueError as exc:
             raise InputError(ckpt_path, f"checkpoint config does not match this version ({exc})") from exc
         run_dir = ckpt_path.parent.parent
@@ -694,7 +651,7 @@ def train(cfg: RunConfig | None, out_root: str | Path = "runs", resume: str | Pa
     log_size = log_file.stat().st_size if log_file.is_file() else None
     setup_logging(Path(run_dir), info.is_main)
     try:
-        trainer = Trainer(cfg, Path(run_dir), info, resume=ckpt, progress=progress)
+        trainer = build_trainer(cfg, Path(run_dir), info, resume=ckpt, progress=progress)
     except BaseException as exc:  # a failed start leaves no run folder and no train.log lines behind
         if info.is_main:
             undo_start(new_folders, log_file, log_size)

@@ -24,13 +24,15 @@ from feature.cache import FeatureCache, default_cache_dir
 from metrics.dcase_csv import read_reference_csv
 from metrics.scoring import format_table, score_events, write_result_json
 from seld_data_loader import crop_padded
-from seld_predictor import (TTA_SIZES, FramedOutput, check_smooth_frames, decode_recording, infer_ensemble,
-                            infer_recording, load_ensemble, plot_doa_trajectory, resolved_tta, save_output_npy,
-                            visual_member, window_plan, write_events_csv)
+from seld_decoding import FramedOutput, check_smooth_frames, decode_recording, save_output_npy, write_events_csv
+from seld_inference import TTA_SIZES, infer_ensemble, infer_recording, resolved_tta, window_plan
+from seld_model import load_ensemble, visual_member
 from util.config import InferenceConfig, RunConfig, resolve_run_path
 from util.errors import InputError
 from util.evaluation_key import evaluation_key, forget_key, is_current, write_key
 from util.layout import DatasetLayout, Recording
+from util.plots import plot_classwise_scores, plot_doa_trajectory
+from util.runtime import resolve_device
 
 
 def format_result(result: dict[str, Any]) -> str:
@@ -39,7 +41,7 @@ def format_result(result: dict[str, Any]) -> str:
 
 
 #: Inference of one recording: raw (unnormalised) features (C, T, F) and visual input (or None) -> its framed
-#: Multi-ACCDOA output (seld_predictor.FramedOutput).
+#: Multi-ACCDOA output (seld_decoding.FramedOutput).
 Inference = Callable[[np.ndarray, "np.ndarray | None"], FramedOutput]
 
 
@@ -85,8 +87,6 @@ def validate(infer: Inference, cache: FeatureCache, recordings: Sequence[Recordi
     (the first recording's DOA trajectory) and ``classwise_figure`` (class-wise scores). ``plots``: also write
     every recording's trajectory figure.
     """
-    from util.plots import plot_classwise_scores
-
     check_smooth_frames(inference.smooth_frames)
     out_dir = Path(out_dir)
     fpl = cache.frames_per_label
@@ -179,7 +179,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from feature.base import FeatureConfig
     from feature.extract import build_feature_cache
     from seld_data_loader import build_visual_source
-    from seld_trainer import resolve_device
 
     members = load_ensemble(args.checkpoint, resolve_device(args.device))
     loaded = visual_member(members)

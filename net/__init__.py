@@ -1,7 +1,9 @@
 """Networks (name -> class registry feeding the CLI choices) and the ADPIT loss.
 
 Every network has ``from_spec(spec: InputSpec, audio_only=False, **params)``, ``output_hop`` (feature frames
-per output frame) and ``forward(audio, visual) -> (B, T_out, NUM_TRACKS, E, NUM_CLASSES)`` (see net/spec.py).
+per output frame), ``forward(audio, visual) -> (B, T_out, NUM_TRACKS, E, NUM_CLASSES)`` (see net/spec.py),
+``settings() -> dict`` (the resolved values of the options it chose itself, recorded in the run's ``model.params``)
+and ``set_feature_stats(mean, std)`` (the training feature statistics, for networks that read raw values).
 """
 from __future__ import annotations
 

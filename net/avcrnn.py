@@ -18,6 +18,7 @@ mode: tests/test_parity_official.py. The official state_dict names map onto this
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -53,6 +54,13 @@ class AVCRNN(nn.Module):
         self.gru = nn.GRU(conv_channels + visual_embed, gru_hidden, batch_first=True, bidirectional=True)
         self.fc = nn.Linear(2 * gru_hidden, num_tracks * elements * num_classes)
         self.out_shape = (num_tracks, elements, num_classes)
+
+    def settings(self) -> dict[str, Any]:
+        """Resolved settings: none (every option is given explicitly)."""
+        return {}
+
+    def set_feature_stats(self, mean, std) -> None:
+        """Training feature statistics: not used (the network reads standardised features only)."""
 
     @classmethod
     def from_spec(cls, spec: InputSpec, audio_only: bool = False, **params) -> AVCRNN:

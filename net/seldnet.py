@@ -24,6 +24,7 @@ gru_hidden=128, attn_heads=8, fc_dim=128``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -151,6 +152,13 @@ class SELDNet(nn.Module):
         else:
             self.fc1 = nn.Linear(dim, fc_dim)
             self.fc2 = nn.Linear(fc_dim, num_tracks * elements * num_classes)
+
+    def settings(self) -> dict[str, Any]:
+        """The resolved settings of the options the constructor may choose (``doa="auto"``): the direction head,
+        and the intensity head's frame context (recorded in the run's ``model.params``)."""
+        if self.doa == "intensity":
+            return {"doa": self.doa, "doa_context": self.head.context}
+        return {"doa": self.doa}
 
     def set_feature_stats(self, mean, std) -> None:
         """Training feature statistics (C, F), to undo the standardisation of the intensity channels."""

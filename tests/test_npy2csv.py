@@ -1,4 +1,4 @@
-"""Multi-ACCDOA decoding (seld_predictor.py) and npy2csv.py: round trips, thresholds, merging, CLI errors."""
+"""Multi-ACCDOA decoding (seld_decoding.py) and npy2csv.py: round trips, thresholds, merging, CLI errors."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 
 import npy2csv
 from metrics.dcase_csv import Event, read_prediction_csv
-from seld_predictor import (as_multi_accdoa, class_thresholds, decode_multi_accdoa, load_output_npy,
-                            save_output_npy, smooth_output)
+from seld_decoding import (as_multi_accdoa, class_thresholds, decode_multi_accdoa, load_output_npy,
+                           save_output_npy, smooth_output)
 from util.conventions import NUM_CLASSES, NUM_TRACKS
 from util.errors import InputError
 from util.geometry import great_circle_deg, sph_to_cart

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from seld_data_loader import official_window_times, window_grid
-from seld_predictor import (FramedOutput, WindowAssembler, decode_official, decode_recording, sliding_window_outputs,
-                            window_plan)
+from seld_decoding import FramedOutput, decode_official, decode_recording
+from seld_inference import WindowAssembler, sliding_window_outputs, window_plan
 from util.config import InferenceConfig
 from util.conventions import NUM_CLASSES, NUM_TRACKS
 from util.errors import InputError

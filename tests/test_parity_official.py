@@ -21,7 +21,7 @@ from feature.extract import CropFeatures
 from feature.labels import read_adpit_targets, window_label_index, window_targets
 from net.adpit import ADPITLoss
 from net.avcrnn import AVCRNN, to_official_state_dict
-from seld_predictor import load_model
+from seld_model import load_bundle
 from util.audio_io import read_audio
 from util.layout import Recording
 
@@ -117,8 +117,8 @@ def official_pth(golden, tmp_path_factory) -> Path:
 def test_network_outputs_equal_the_official_through_the_importer(golden, official_pth, source):
     z = np.load(golden / "network_io.npz")
     path = official_pth if source == "pth" else golden / "seed_avcrnn.safetensors"
-    loaded = load_model(path)
-    model = loaded.model
+    loaded = load_bundle(path)
+    model = loaded.network
     assert isinstance(model, AVCRNN) and not model.training
     assert sum(p.numel() for p in model.parameters()) == int(z["n_params"])
     audio = torch.from_numpy(z["audio"].astype(np.float32)).transpose(2, 3)   # seed (B, C, F, T) -> (B, C, T, F)
@@ -146,13 +146,13 @@ def test_random_official_state_dict_round_trips(tmp_path):
     state = to_official_state_dict(model.state_dict())
     path = tmp_path / "params_random.pth"
     torch.save(state, path)
-    loaded = load_model(path).model.state_dict()
+    loaded = load_bundle(path).network.state_dict()
     for name, value in model.state_dict().items():
         assert torch.equal(loaded[name], value), name
     # converted to a project checkpoint, it loads the same
     out = tmp_path / "imported.pt"
     assert seld.main(["import-official", "--checkpoint", str(path), "--out", str(out)]) == 0
-    again = load_model(out).model.state_dict()
+    again = load_bundle(out).network.state_dict()
     assert all(torch.equal(again[n], v) for n, v in model.state_dict().items())
 
 
@@ -269,7 +269,7 @@ def test_training_with_the_official_options(tiny_dataset, tmp_path):
     cfg.train.batch_size, cfg.train.max_iters, cfg.train.val_every, cfg.train.device = 2, 3, 3, "cpu"
     cfg.train.warmup_iters, cfg.train.checkpoint_every, cfg.train.log_every = 1, 1000, 1000
     cfg.inference.hop_s, cfg.inference.keep_margin_s = 1.2, 0.04
-    trainer = seld_trainer.Trainer(cfg, tmp_path / "run", progress=False)
+    trainer = seld_trainer.build_trainer(cfg, tmp_path / "run", progress=False)
     features = FeatureConfig.from_dict(cfg.features)
     assert features.get("official_val_padding") is True and trainer.window_frames == 128
 

@@ -17,7 +17,7 @@ from feature.cache import FeatureCache
 from feature.labels import merge_adpit
 from seld_data_loader import (LEVEL_CHANNELS, RandomEqualizer, SELDWindows, TimeFrequencyMasking, WindowKey,
                               WindowSampler, crop_padded, epoch_windows, inference_windows)
-from seld_predictor import combine_outputs, sliding_window_inference
+from seld_inference import combine_outputs, sliding_window_inference
 from util.checkpoint import load_checkpoint, save_checkpoint
 from util.config import RunConfig, apply_overrides, load_config, save_config
 from util.conventions import NUM_CLASSES, NUM_TRACKS

@@ -124,7 +124,7 @@ def tiny_baseline(data_dir: Path, cache: Path, iters: int):
 
 def test_tiny_training_run_with_the_preset(tiny_dataset, baseline_cache, tmp_path):
     cfg = tiny_baseline(tiny_dataset, baseline_cache, 3)
-    trainer = seld_trainer.Trainer(cfg, tmp_path / "run", progress=False)
+    trainer = seld_trainer.build_trainer(cfg, tmp_path / "run", progress=False)
     assert type(trainer.optimizer) is torch.optim.Adam and len(trainer.optimizer.param_groups) == 1
     assert trainer.optimizer.param_groups[0]["weight_decay"] == 1e-6
     assert trainer.sampler.sampling == "random_crop" and trainer.sampler.crop_step == 1

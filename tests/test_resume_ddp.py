@@ -2,6 +2,7 @@
 2 processes through torch.multiprocessing, the same entry point torchrun uses)."""
 from __future__ import annotations
 
+import copy
 import os
 import re
 import socket
@@ -13,11 +14,12 @@ import torch.multiprocessing as mp
 
 import seld
 import seld_trainer
-from seld_predictor import load_model
+from seld_model import load_bundle, upgrade_checkpoint
 from test_pipeline import tiny_config
 from util.checkpoint import load_checkpoint, save_checkpoint
-from util.config import config_from_dict, config_to_dict, load_config
+from util.config import RunConfig, config_from_dict, config_to_dict, load_config
 from util.errors import InputError
+from util.runtime import init_distributed
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +37,12 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
 def test_resumed_runs_from_before_the_equalizer_go_on_without_it(tmp_path):
     saved = config_to_dict(tiny_config(tmp_path, tmp_path))
     saved["data"]["equalize_db"] = 3.0
-    assert seld_trainer.resume_config(saved).data.equalize_db == 3.0
+    def resume_config(saved: dict) -> RunConfig:  # the config a resume reads from a checkpoint of that config
+        return config_from_dict(upgrade_checkpoint({"config": copy.deepcopy(saved), "model": {}})["config"])
+
+    assert resume_config(saved).data.equalize_db == 3.0
     del saved["data"]["equalize_db"]
-    assert seld_trainer.resume_config(saved).data.equalize_db == 0.0  # not the new default (6)
+    assert resume_config(saved).data.equalize_db == 0.0  # not the new default (6)
     assert config_from_dict(saved).data.equalize_db == 6.0
 
 
@@ -68,23 +73,24 @@ def test_resume_is_exact(tiny_dataset, cache_dir, tmp_path, ema, mix, doa):
     assert load_config(tmp_path / "b/config.yaml").model.params["doa"] == doa
     # a checkpoint whose config does not name the head (from before the option) loads with the head of its weights
     old = load_checkpoint(tmp_path / "b/checkpoints/last.pt")
+    del old["version"]  # the layout of version 1, read through seld_model.upgrade_checkpoint
     del old["config"]["model"]["params"]["doa"]
     save_checkpoint(tmp_path / "old.pt", {k: v for k, v in old.items() if k != "format"})
-    assert load_model(tmp_path / "old.pt").model.doa == doa
+    assert load_bundle(tmp_path / "old.pt").network.doa == doa
     if doa == "intensity":  # the training statistics of the intensity channels travel with the weights
         assert load_config(tmp_path / "b/config.yaml").model.params["doa_context"] == 2
-        assert load_model(tmp_path / "old.pt").model.head.context == 2
+        assert load_bundle(tmp_path / "old.pt").network.head.context == 2
         # from before the frame context: no doa_context in the config, no frame_logits in the weights
         del old["config"]["model"]["params"]["doa_context"]
         save_checkpoint(tmp_path / "no_context.pt", {k: v for k, v in old.items() if k != "format"})
-        assert load_model(tmp_path / "no_context.pt").model.head.context == 2  # the span read from the weights
+        assert load_bundle(tmp_path / "no_context.pt").network.head.context == 2  # the span read from the weights
         for state in (old["model"], old["ema"]["model"] if old.get("ema") else {}):
             for k in ("head.frame_logits.weight", "head.frame_logits.bias"):
                 del state[k]
         save_checkpoint(tmp_path / "older.pt", {k: v for k, v in old.items() if k != "format"})
-        assert load_model(tmp_path / "older.pt").model.head.context == 0
+        assert load_bundle(tmp_path / "older.pt").network.head.context == 0
         stats = load_checkpoint(tmp_path / "b/checkpoints/last.pt")["feature_stats"]
-        model = load_model(tmp_path / "b/checkpoints/last.pt").model
+        model = load_bundle(tmp_path / "b/checkpoints/last.pt").network
         assert torch.equal(model.intensity_mean, stats["mean"][[6, 4, 5]].float())
         assert torch.equal(model.intensity_std, stats["std"][[6, 4, 5]].float())
     if ema:  # the weight average resumes too, and differs from the weights
@@ -160,7 +166,7 @@ def test_ddp_needs_a_gpu_per_process(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(InputError, match="only 1 GPU"):
-        seld_trainer.init_distributed("auto")
+        init_distributed("auto")
 
 
 def _stderr_lines(capsys) -> list[str]:

@@ -1,11 +1,11 @@
-"""Test-time augmentation (seld_predictor.infer_recording): known answers with hand-built networks."""
+"""Test-time augmentation (seld_inference.infer_recording): known answers with hand-built networks."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from seld_predictor import combine_outputs, infer_recording, resolved_tta
+from seld_inference import combine_outputs, infer_recording, resolved_tta
 from util.config import InferenceConfig
 from util.conventions import NUM_CLASSES, NUM_TRACKS
 from util.errors import InputError

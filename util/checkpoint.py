@@ -1,12 +1,12 @@
 """Checkpoint files: written atomically, read with ``torch.load(weights_only=True)``, with RNG state helpers.
 
-A training checkpoint is a dict ``{"format": CHECKPOINT_FORMAT, "config": <RunConfig dict>, "model": state_dict,
-"optimizer": ..., "iteration": int, "epoch_state": ..., "rng": rng_state(), "best": ..., "feature_stats": ...}``;
-only plain Python types and tensors, so the safe loader reads it.
+A checkpoint is a dict tagged ``"format": CHECKPOINT_FORMAT`` holding at least ``config`` and ``model``, of plain
+Python types and tensors only, so the safe loader reads it. Its layout (and its version) belongs to
+``seld_model.py``, the one reader and writer of checkpoints; this module only saves and loads the files.
 
 :func:`read_state_dict` reads a plain state_dict file (``{name: tensor}``: ``torch.save`` of a state_dict, as the
 official AV baseline writes its ``params_*.pth``, or ``.safetensors``) for the import of official checkpoints
-(seld_predictor.load_model).
+(seld_model.load_bundle).
 """
 from __future__ import annotations
 

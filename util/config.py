@@ -115,7 +115,7 @@ class InferenceConfig:
     #                                         decoding (odd; 1 = none, as in the DCASE baselines)
     official_decoding: bool = False         # the AV baseline's SELDDetector rule on the output-rate frames (mean
     #                                         clipped length, length-weighted mean azimuth / elevation ANGLES); False:
-    #                                         the label-frame mean vector (seld_predictor.decode_recording)
+    #                                         the label-frame mean vector (seld_decoding.decode_recording)
     official_grid: bool = False             # the AV baseline's float window grid np.arange(0, duration, hop_s):
     #                                         truncated starts, rows written twice / past the end; False: exact grid
     batch_size: int = 8

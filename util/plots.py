@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from metrics.dcase_csv import Event
 from util.conventions import CLASS_COLORS, CLASS_NAMES, LABEL_HOP_S
 from util.fileio import atomic_path
+
+if TYPE_CHECKING:  # annotations only: util/ imports no higher layer at run time
+    from metrics.dcase_csv import Event
 
 #: Resolution of written PNGs.
 DPI: int = 100
