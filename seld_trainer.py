@@ -46,8 +46,8 @@ from feature.extract import CropFeatures, build_feature_cache
 from net import build_model
 from net.adpit import ADPITLoss
 from net.spec import InputSpec
-from seld_data_loader import (AUGMENTABLE_FEATURES, LEVEL_CHANNELS, SAMPLING_SCHEMES, FoaRotations, SELDWindows,
-                              TimeFrequencyMasking, WindowSampler, build_visual_source, make_train_loader)
+from seld_data_loader import (SAMPLING_SCHEMES, FoaRotations, SELDWindows, TimeFrequencyMasking, WindowSampler,
+                              build_visual_source, make_train_loader, supported_augmentation)
 from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, state_dict_mismatch
 from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, resolve_run_paths, save_config
 from util.errors import InputError
@@ -360,21 +360,14 @@ class Trainer:
                 log.warning("%d training recordings without visual input left out", len(train_recs) - len(kept))
             train_recs = kept or train_recs
         self.val_recs = [r for r in self.cache.recordings(cfg.data.val_split) if self.cache.has_labels(r)]
-        augment = cfg.data.augment and self.cache.feature_config.name in AUGMENTABLE_FEATURES
-        if cfg.data.augment and not augment:
-            log.warning("no spatial augmentation for feature %s (supported: %s)", self.cache.feature_config.name,
-                        ", ".join(AUGMENTABLE_FEATURES))
-        equalize_db = cfg.data.equalize_db if self.cache.feature_config.name in LEVEL_CHANNELS else 0.0
-        if cfg.data.equalize_db > 0 and not equalize_db:
-            log.warning("no random equalisation for feature %s (supported: %s)", self.cache.feature_config.name,
-                        ", ".join(LEVEL_CHANNELS))
+        augment, equalize_db, notes = supported_augmentation(cfg.data, self.cache.feature_config.name,
+                                                             self.cache.folder)
+        for note in notes:
+            log.warning("%s", note)
         self.dataset = SELDWindows(self.cache, train_recs, self.window_frames, self.model.output_hop, self.visual,
                                    augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None,
                                    equalize_db=equalize_db, official_label_offset=cfg.data.official_label_offset,
                                    crop_features=crop_features_of(cfg, self.cache, train_recs))
-        if cfg.data.mix > 0 and not self.dataset.can_mix:
-            raise InputError(self.cache.folder, f"data.mix supports the features {', '.join(AUGMENTABLE_FEATURES)}, "
-                                                f"not {self.cache.feature_config.name}")
         if cfg.data.sampling not in SAMPLING_SCHEMES:
             raise InputError(None, f"data.sampling must be one of {', '.join(SAMPLING_SCHEMES)}, "
                                    f"got {cfg.data.sampling!r}")
