@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from metrics.dcase_csv import Event, write_prediction_csv
+from util.cli import add_quiet_argument
 from util.conventions import NUM_CLASSES, NUM_TRACKS
 from util.errors import InputError
 from util.fileio import atomic_path
@@ -787,7 +788,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
                         help="moving average of the output over this many label frames before decoding (odd; 1 = "
                              "none; default: the checkpoint's inference.smooth_frames)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet_argument(parser)
 
 
 def _files_by_name(path: Path | None, suffix: str, names: dict[str, Path]) -> dict[str, Path]:
@@ -871,7 +872,7 @@ def run_predict(args: argparse.Namespace) -> int:
                if v is not None})
         detections: dict = {}
         results = predict_recordings(members, wavs, args.out, _visual_inputs(loaded, wavs, args, detections),
-                                     inference, progress=not args.no_progress)
+                                     inference, progress=not args.quiet)
     print(f"wrote {len(wavs)} prediction CSV(s), .npy outputs and DOA plots to {args.out}")
     if args.render:
         _render_predictions(results, wavs, args, detections)
@@ -895,5 +896,5 @@ def _render_predictions(results: dict[str, list[Event]], wavs: dict[str, Path], 
         det = detections.get(name) or (read_detections(files[name]) if name in files else None)
         out = Path(args.out) / f"{name}_render.mp4"
         render_video(videos[name], results[name], out, detections=det,
-                     audio=None if has_audio(videos[name]) else wavs[name], progress=not args.no_progress)
+                     audio=None if has_audio(videos[name]) else wavs[name], progress=not args.quiet)
         print(f"wrote {out}")

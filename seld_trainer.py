@@ -49,6 +49,7 @@ from net.spec import InputSpec
 from seld_data_loader import (SAMPLING_SCHEMES, FoaRotations, SELDWindows, TimeFrequencyMasking, WindowSampler,
                               build_visual_source, make_train_loader, supported_augmentation)
 from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, state_dict_mismatch
+from util.cli import add_quiet_argument
 from util.config import RunConfig, TrainConfig, config_from_dict, config_to_dict, resolve_run_paths, save_config
 from util.errors import InputError
 from util.fileio import remove_empty_folders, write_text_atomic
@@ -747,7 +748,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="any config value, e.g. --set train.schedule=step --set model.params={gru_hidden: 64}")
     parser.add_argument("--stop-after", type=int, default=None,
                         help="stop (and checkpoint) after N iterations in total")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_quiet_argument(parser)
     defaults = config_to_dict(RunConfig())
     for action in parser._actions:  # the config value a flag overrides, as its shown default
         key = TRAIN_FLAGS.get(action.dest)
@@ -777,11 +778,11 @@ def run_train(args: argparse.Namespace) -> int:
     """Train a SELD network (or resume a run); writes a run folder with config, logs, TensorBoard, checkpoints."""
     try:
         if args.resume is not None:
-            result = train(None, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress,
+            result = train(None, resume=args.resume, stop_after=args.stop_after, progress=not args.quiet,
                            max_iters=args.max_iters)
         else:
             result = train(config_from_args(args), args.out, stop_after=args.stop_after,
-                           progress=not args.no_progress, run_dir=args.run_dir)
+                           progress=not args.quiet, run_dir=args.run_dir)
     except KeyboardInterrupt:
         print("interrupted; continue with: seld.py train --resume <run folder>", file=sys.stderr)
         return 130

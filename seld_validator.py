@@ -27,6 +27,7 @@ from seld_data_loader import crop_padded
 from seld_predictor import (TTA_SIZES, FramedOutput, check_smooth_frames, decode_recording, infer_ensemble,
                             infer_recording, load_ensemble, plot_doa_trajectory, resolved_tta, save_output_npy,
                             visual_member, window_plan, write_events_csv)
+from util.cli import add_quiet_argument
 from util.config import InferenceConfig, RunConfig, resolve_run_path
 from util.errors import InputError
 from util.evaluation_key import evaluation_key, forget_key, is_current, write_key
@@ -169,6 +170,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: the checkpoint's inference.tta)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--workers", type=int, default=2, help="feature extraction processes")
+    add_quiet_argument(parser)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -208,7 +210,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if loaded.spec.visual != "none" and not cfg.model.audio_only:
         visual = build_visual_source(dataclasses.replace(cfg.data, data_dir=str(data_dir)), cache_dir)
     result = validate(lambda feats, vis: infer_ensemble(members, feats, vis, inference), cache, recs, visual,
-                      inference, args.out, metric=args.metric, progress=True, plots=True)
+                      inference, args.out, metric=args.metric, progress=not args.quiet, plots=True)
     write_key(args.out, key, args.checkpoint)
     fig = result.pop("figure", None)
     if fig is not None:
