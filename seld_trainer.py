@@ -748,6 +748,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="any config value, e.g. --set train.schedule=step --set model.params={gru_hidden: 64}")
     parser.add_argument("--stop-after", type=int, default=None,
                         help="stop (and checkpoint) after N iterations in total")
+    parser.add_argument("--print-config", nargs="*", default=None, metavar="KEY",
+                        help="print the resolved config (defaults < --config < flags < --set) as YAML and exit without "
+                             "training; with KEYs (e.g. data.feature model.name) only their values, one per line")
     add_quiet_argument(parser)
     defaults = config_to_dict(RunConfig())
     for action in parser._actions:  # the config value a flag overrides, as its shown default
@@ -774,8 +777,36 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return cfg
 
 
+def config_text(cfg: RunConfig, keys: list[str]) -> str:
+    """``cfg`` as YAML, or with ``keys`` (``section.name``, e.g. ``data.feature``) their values one per line
+    (strings as they are, other values as YAML flow); InputError for an unknown key."""
+    import yaml
+
+    d = config_to_dict(cfg)
+    if not keys:
+        return yaml.safe_dump(d, sort_keys=False)
+    lines = []
+    for key in keys:
+        value: object = d
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                raise InputError(None, f"--print-config: unknown config key {key!r} (sections: {', '.join(d)})")
+            value = value[part]
+        if not isinstance(value, str):  # a YAML flow value: true, 0.0005, {}, [128, 64] (no document end "...")
+            value = yaml.safe_dump(value, default_flow_style=True, width=10**6).removesuffix("\n").removesuffix("\n...")
+        lines.append(value)
+    return "\n".join(lines) + "\n"
+
+
 def run_train(args: argparse.Namespace) -> int:
-    """Train a SELD network (or resume a run); writes a run folder with config, logs, TensorBoard, checkpoints."""
+    """Train a SELD network (or resume a run); writes a run folder with config, logs, TensorBoard, checkpoints.
+    With ``--print-config``: prints the resolved config and returns without training."""
+    if args.print_config is not None:
+        if args.resume is not None:
+            raise InputError(args.resume, "--print-config shows a new run's config; a resumed run keeps its "
+                                          "config.yaml")
+        sys.stdout.write(config_text(config_from_args(args), args.print_config))
+        return 0
     try:
         if args.resume is not None:
             result = train(None, resume=args.resume, stop_after=args.stop_after, progress=not args.quiet,
