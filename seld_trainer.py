@@ -40,13 +40,13 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from feature.base import FeatureConfig, extractor_class, with_official_val_padding
+from feature.base import FeatureConfig, capability, extractor_class, with_official_val_padding
 from feature.cache import FeatureCache, default_cache_dir
 from feature.extract import CropFeatures, build_feature_cache
 from net import build_model
 from net.adpit import ADPITLoss
 from net.spec import InputSpec
-from seld_data_loader import (SAMPLING_SCHEMES, FoaRotations, SELDWindows, TimeFrequencyMasking, WindowSampler,
+from seld_data_loader import (SAMPLING_SCHEMES, SELDWindows, TimeFrequencyMasking, WindowSampler,
                               build_visual_source, make_train_loader, supported_augmentation)
 from util.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, state_dict_mismatch
 from util.cli import add_quiet_argument
@@ -264,7 +264,7 @@ def input_spec(cache: FeatureCache, cfg: RunConfig, window_frames: int, visual_s
     """The network's input sizes from the feature cache and the config."""
     channels, bins = cache.feature_shape
     visual = "none" if not visual_shape else cfg.data.visual
-    intensity = FoaRotations.IV_XYZ if cache.feature_config.name == "logmel_iv" else ()
+    intensity = capability(cache.feature_config.name, "intensity_channels")
     return InputSpec(audio_channels=channels, audio_bins=bins, window_frames=window_frames,
                      frames_per_label=cache.frames_per_label, visual=visual, visual_shape=tuple(visual_shape),
                      with_distance=cfg.model.with_distance, intensity_channels=tuple(intensity))
