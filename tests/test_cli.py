@@ -67,3 +67,11 @@ def test_resample_old_and_new_flags(tmp_path, capsys):
                  ["--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")]):
         assert resample.main(argv) == 2
         assert "none" in capsys.readouterr().err
+
+
+def test_hidden_alias_keeps_the_rest_of_the_help():
+    parser = argparse.ArgumentParser(formatter_class=DefaultsHelpFormatter)
+    parser.add_argument("--out", "--dst", choices=("a", "b"), default="a", help="where")
+    text = parser.format_help()
+    assert "--out {a,b}  where (default: a)" in text and "--dst" not in text
+    assert parser.parse_args(["--dst", "b"]).out == "b"

@@ -8,6 +8,7 @@ Former spellings (:data:`HIDDEN_ALIASES`) still parse and are left out of ``--he
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -54,5 +55,6 @@ class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
         shown = [s for s in action.option_strings if s not in HIDDEN_ALIASES]
         if len(shown) == len(action.option_strings):
             return super()._format_action_invocation(action)
-        return super()._format_action_invocation(argparse.Action(shown, action.dest, action.nargs, help=action.help,
-                                                                 metavar=action.metavar))
+        visible = copy.copy(action)
+        visible.option_strings = shown
+        return super()._format_action_invocation(visible)
