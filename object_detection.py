@@ -22,14 +22,14 @@ import numpy as np
 from tqdm import tqdm
 
 from detection.base import BACKENDS, DEFAULT_DETECTOR, Detector, backend_names, build_detector
-from util.cli import DefaultsHelpFormatter, add_quiet_argument, run_main
+from util.cli import SPLIT_CHOICES, DefaultsHelpFormatter, add_quiet_argument, run_main
 from util.conventions import DETECTION_SCORE_THRESHOLD, LABEL_FPS, VIDEO_SIZE
 from util.detection_io import Detections, write_detections
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording, list_recordings
 from util.video_io import iter_sampled_frames, num_sampled_frames, parse_size, video_info
 
-SPLITS = ("train", "val", "test", "all")
+SPLITS = SPLIT_CHOICES
 
 
 def detect_video(path: str | Path, detector: Detector, rate_hz: float = LABEL_FPS, batch_size: int = 16,

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from util.cli import DefaultsHelpFormatter, add_quiet_argument, run_main
+from util.cli import SPLIT_CHOICES, DefaultsHelpFormatter, add_quiet_argument, run_main
 from util.conventions import VIDEO_SIZE
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording, list_recordings
 from util.video_io import VideoWriter, iter_frames, parse_size, video_info
 
-SPLITS = ("train", "val", "test", "all")
+SPLITS = SPLIT_CHOICES
 
 
 def resize_file(src: str | Path, dst: str | Path, size: tuple[int, int], crf: int = 18, threads: int = 0) -> int:

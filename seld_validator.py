@@ -27,7 +27,7 @@ from seld_data_loader import crop_padded
 from seld_predictor import (TTA_SIZES, FramedOutput, check_smooth_frames, decode_recording, infer_ensemble,
                             infer_recording, load_ensemble, plot_doa_trajectory, resolved_tta, save_output_npy,
                             visual_member, window_plan, write_events_csv)
-from util.cli import add_quiet_argument
+from util.cli import SPLIT_CHOICES, add_quiet_argument
 from util.config import InferenceConfig, RunConfig, resolve_run_path
 from util.errors import InputError
 from util.evaluation_key import evaluation_key, forget_key, is_current, write_key
@@ -148,7 +148,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="dataset root (STARSS23 layout, with metadata; default: the dataset the checkpoint was "
                              "trained on, its config's data.data_dir)")
-    parser.add_argument("--split", default=None, choices=("train", "val", "test"),
+    parser.add_argument("--split", default=None, choices=SPLIT_CHOICES[:-1],
                         help="split to evaluate (default: the run's data.test_split, test)")
     parser.add_argument("--out", required=True, type=Path, help="output folder (npy, CSVs, metrics.json, PNG)")
     parser.add_argument("--cache-dir", type=Path, default=None,

@@ -75,3 +75,15 @@ def test_hidden_alias_keeps_the_rest_of_the_help():
     text = parser.format_help()
     assert "--out {a,b}  where (default: a)" in text and "--dst" not in text
     assert parser.parse_args(["--dst", "b"]).out == "b"
+
+
+def test_one_set_of_split_values():
+    import object_detection
+    import resize_video
+    from util.cli import SPLIT_CHOICES
+
+    assert SPLIT_CHOICES == ("train", "val", "test", "all")
+    assert object_detection.SPLITS == resize_video.SPLITS == SPLIT_CHOICES
+    evaluate = next(a for a in seld.build_parser("evaluate")._subparsers._group_actions[0].choices["evaluate"]._actions
+                    if a.dest == "split")
+    assert tuple(evaluate.choices) == ("train", "val", "test")  # one split is evaluated: no "all"

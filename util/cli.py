@@ -28,6 +28,9 @@ def run_main(func: Callable[..., int], *args: Any, **kwargs: Any) -> int:
         return INPUT_ERROR_STATUS
 
 
+#: the values of ``--split`` where a command can take every split; commands of one split leave out ``all``
+SPLIT_CHOICES: tuple[str, ...] = ("train", "val", "test", "all")
+
 #: former spellings of flags, still accepted, not shown in ``--help`` (-> the one vocabulary above)
 HIDDEN_ALIASES: frozenset[str] = frozenset({"--no-progress", "--src", "--dst", "--splits"})
 
