@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from seld_decoding import (DEFAULT_MERGE_ANGLE_DEG, DEFAULT_THRESHOLD, check_smooth_frames, decode_multi_accdoa,
                            load_output_npy, write_events_csv)
-from util.cli import DefaultsHelpFormatter, run_main
+from util.cli import DefaultsHelpFormatter, add_quiet_argument, run_main
 from util.conventions import NUM_CLASSES
 from util.errors import InputError
 from util.fileio import output_folder
@@ -52,11 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"merge same-class tracks closer than this, degrees (default {DEFAULT_MERGE_ANGLE_DEG:g})")
     parser.add_argument("--smooth", type=int, default=1,
                         help="moving average over this many label frames before decoding (odd; default 1 = none)")
+    add_quiet_argument(parser)
     return parser
 
 
 def convert_folder(in_dir: Path, out_dir: Path, threshold: float | list[float] = DEFAULT_THRESHOLD,
-                   merge_angle_deg: float = DEFAULT_MERGE_ANGLE_DEG, smooth_frames: int = 1) -> list[Path]:
+                   merge_angle_deg: float = DEFAULT_MERGE_ANGLE_DEG, smooth_frames: int = 1,
+                   progress: bool = True) -> list[Path]:
     """Decode every .npy under ``in_dir`` into a CSV at the same relative path under ``out_dir``; returns the
     written CSV paths."""
     if not in_dir.is_dir():
@@ -66,7 +68,7 @@ def convert_folder(in_dir: Path, out_dir: Path, threshold: float | list[float] =
         raise InputError(in_dir, "no .npy files found")
     decoded = {}  # every file is read and checked before anything is written: bad input leaves nothing behind
     with output_folder(out_dir):
-        for path in tqdm(files, desc="npy2csv", unit="file"):
+        for path in tqdm(files, desc="npy2csv", unit="file", disable=not progress):
             decoded[out_dir / path.relative_to(in_dir).with_suffix(".csv")] = decode_multi_accdoa(
                 load_output_npy(path), threshold, merge_angle_deg, smooth_frames=smooth_frames)
         for target, events in decoded.items():
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _convert(args: argparse.Namespace, threshold: float | list[float]) -> int:
     check_smooth_frames(args.smooth, "--smooth")
-    written = convert_folder(args.in_dir, args.out_dir, threshold, args.merge_angle, args.smooth)
+    written = convert_folder(args.in_dir, args.out_dir, threshold, args.merge_angle, args.smooth, not args.quiet)
     print(f"{len(written)} CSV files written to {args.out_dir}")
     return 0
 

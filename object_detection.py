@@ -22,14 +22,14 @@ import numpy as np
 from tqdm import tqdm
 
 from detection.base import BACKENDS, DEFAULT_DETECTOR, Detector, backend_names, build_detector
-from util.cli import DefaultsHelpFormatter, run_main
+from util.cli import SPLIT_CHOICES, DefaultsHelpFormatter, add_quiet_argument, run_main
 from util.conventions import DETECTION_SCORE_THRESHOLD, LABEL_FPS, VIDEO_SIZE
 from util.detection_io import Detections, write_detections
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording, list_recordings
 from util.video_io import iter_sampled_frames, num_sampled_frames, parse_size, video_info
 
-SPLITS = ("train", "val", "test", "all")
+SPLITS = SPLIT_CHOICES
 
 
 def detect_video(path: str | Path, detector: Detector, rate_hz: float = LABEL_FPS, batch_size: int = 16,
@@ -142,6 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--out", type=Path, help="output folder (default DATA/detections_dev)")
     parser.add_argument("--overwrite", action="store_true", help="redo recordings that already have a file")
+    add_quiet_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     detector = build_detector(args.backend, weights=args.weights, config=args.config, device=args.device,
                               score_threshold=args.threshold)
     written, skipped, failures = detect_dataset(args.data_dir, detector, args.split, args.video_size, args.out,
-                                                args.rate, args.batch_size, args.overwrite)
+                                                args.rate, args.batch_size, args.overwrite,
+                                                progress=not args.quiet)
     print(f"detections: {len(written)} written, {len(skipped)} already done, {len(failures)} failed")
     for exc in failures:
         print(f"failed: {exc}", file=sys.stderr)

@@ -32,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from metrics.dcase_csv import Event, read_prediction_csv, read_reference_csv
-from util.cli import run_main
+from util.cli import DefaultsHelpFormatter, add_quiet_argument, run_main
 from util.conventions import CLASS_COLORS, CLASS_NAMES, LABEL_FPS
 from util.detection_io import Detections, read_detections
 from util.errors import InputError
@@ -353,7 +353,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "video's own audio track")
     sound.add_argument("--no-audio", action="store_true", help="write no audio track")
     parser.add_argument("--crf", type=int, default=20, help="x264 quality, lower = better (default %(default)s)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -366,7 +366,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter)
     add_arguments(parser)
     return run_main(run, parser.parse_args(argv))
 

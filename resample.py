@@ -22,7 +22,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from util.audio_io import audio_info, read_audio, write_audio
-from util.cli import DefaultsHelpFormatter, run_main
+from util.cli import DefaultsHelpFormatter, add_quiet_argument, run_main
 from util.conventions import SAMPLE_RATE
 from util.errors import InputError
 from util.fileio import atomic_path
@@ -85,20 +85,22 @@ def resample_dataset(src_dir: str | Path, dst_dir: str | Path, target_rate: int 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter)
-    parser.add_argument("--src", required=True, type=Path, help="source dataset folder")
-    parser.add_argument("--dst", required=True, type=Path, help="destination folder (same layout)")
+    parser.add_argument("--data-dir", "--src", dest="data_dir", required=True, type=Path, help="source dataset folder")
+    parser.add_argument("--out", "--dst", dest="out", required=True, type=Path,
+                        help="destination dataset folder (same layout)")
     parser.add_argument("--sample-rate", type=int, default=SAMPLE_RATE,
                         help=f"target rate in Hz (default {SAMPLE_RATE})")
     parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
                         help="parallel processes")
+    add_quiet_argument(parser)
     args = parser.parse_args(argv)
     return run_main(run, args)
 
 
 def run(args: argparse.Namespace) -> int:
     """Resample the dataset and report how many files were written."""
-    n = resample_dataset(args.src, args.dst, args.sample_rate, args.workers)
-    print(f"resample: {n} wav files written to {args.dst} at {args.sample_rate} Hz")
+    n = resample_dataset(args.data_dir, args.out, args.sample_rate, args.workers, progress=not args.quiet)
+    print(f"resample: {n} wav files written to {args.out} at {args.sample_rate} Hz")
     return 0
 
 

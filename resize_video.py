@@ -20,13 +20,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from util.cli import DefaultsHelpFormatter, run_main
+from util.cli import SPLIT_CHOICES, DefaultsHelpFormatter, add_quiet_argument, run_main
 from util.conventions import VIDEO_SIZE
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording, list_recordings
 from util.video_io import VideoWriter, iter_frames, parse_size, video_info
 
-SPLITS = ("train", "val", "test", "all")
+SPLITS = SPLIT_CHOICES
 
 
 def resize_file(src: str | Path, dst: str | Path, size: tuple[int, int], crf: int = 18, threads: int = 0) -> int:
@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="parallel processes (default %(default)s)")
     parser.add_argument("--crf", type=int, default=18, help="x264 quality, lower = better (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos that already have a copy")
+    add_quiet_argument(parser)
     args = parser.parse_args(argv)
     return run_main(run, args)
 
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Resize the dataset's videos and report the counts; 1 when some video failed."""
     converted, skipped, errors = resize_dataset(args.data_dir, args.size, args.split, args.workers, args.crf,
-                                                args.overwrite)
+                                                args.overwrite, progress=not args.quiet)
     print(f"resize: {len(converted)} converted, {len(skipped)} already done, {len(errors)} failed")
     for line in errors:
         print(f"failed: {line}", file=sys.stderr)

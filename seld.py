@@ -47,6 +47,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "draw prediction (and reference) events and person boxes onto a 360-degree video"),
     Subcommand("score", "metrics.scoring", "add_score_arguments", "run_score",
                "score a folder of prediction CSVs against reference metadata (DCASE2023 / DCASE2024)"),
+    Subcommand("runs", "util.runs", "add_arguments", "run",
+               "questions about run folders the recipes ask: the latest run of a name, a run's iterations"),
 )
 
 

@@ -37,9 +37,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from feature.base import capability, features_with, require_capability
 from feature.cache import FeatureCache
 from feature.extract import CropFeatures
-from feature.foa import mix_logmel_iv
+from feature.foa import LogmelIV, mix_logmel_iv
 from feature.labels import merge_adpit, window_targets
 from feature.visual import merge_person_slots
 from util.config import DataConfig
@@ -47,13 +48,6 @@ from util.conventions import LABEL_FPS, NUM_AUDIO_CHANNELS
 from util.errors import InputError
 from util.layout import Recording
 
-#: Features whose channel layout the spatial augmentation (FoaRotations) and window mixing know.
-AUGMENTABLE_FEATURES: tuple[str, ...] = ("logmel_iv",)
-#: Leading feature channels that are log spectra in dB, per feature. A filter applied to every microphone channel
-#: alike adds one dB curve to each of them and leaves the spatial channels as they are (normalised intensity,
-#: GCC-PHAT, ILD, IPD and SALSA-lite phase differences are all ratios or phases), so :class:`RandomEqualizer` only
-#: needs these.
-LEVEL_CHANNELS: dict[str, int] = {"logmel_iv": 4, "logmel_gcc": 4, "salsalite": 4, "logmel_ild_ipd": 2}
 #: Level range (dB) of a mixed-in window relative to the window it is added to.
 MIX_GAIN_DB: tuple[float, float] = (-3.0, 3.0)
 #: Log-mel level (dB) given to frames outside a recording before two windows are mixed (silence).
@@ -119,7 +113,7 @@ class TimeFrequencyMasking:
 class RandomEqualizer:
     """A random smooth filter (FilterAugment-style) on a raw window (C, T, F): a piecewise-linear gain curve over
     the bins, 2 to 5 inner knots at random bins plus both ends, each knot uniform in +-``max_gain_db``, added to
-    the first ``level_channels`` channels (log spectra in dB; see ``LEVEL_CHANNELS``). The scene's directions are
+    the first ``level_channels`` channels (log spectra in dB; see ``FeatureExtractor.level_channels``). The scene's directions are
     untouched and so are the targets: the network sees each sound with other colourations (microphone, room,
     source), which the 20-clip training split otherwise repeats."""
 
@@ -148,7 +142,7 @@ class FoaRotations:
     count = 16
     #: feature channels of x, y, z in logmel_iv (log-mels of W, Y, Z, X, then intensity y, z, x): see feature/foa.py
     LOGMEL_XYZ = (3, 1, 2)
-    IV_XYZ = (6, 4, 5)
+    IV_XYZ = LogmelIV.intensity_channels
 
     @staticmethod
     def matrix(t: int) -> np.ndarray:
@@ -204,6 +198,26 @@ class FoaRotations:
 
 
 
+def supported_augmentation(data: DataConfig, feature_name: str,
+                           source: str | Path | None = None) -> tuple[bool, float, list[str]]:
+    """The training augmentation the features allow, checked against the extractor's capabilities (the one
+    place): (spatial augmentation on, equalisation range dB, one warning per setting dropped). ``data.augment``
+    and ``data.equalize_db`` are dropped with a warning on features without the capability; ``data.mix`` > 0 on
+    features that cannot be mixed raises InputError(source, ...)."""
+    notes = []
+    augment = bool(data.augment) and bool(capability(feature_name, "rotatable"))
+    if data.augment and not augment:
+        notes.append(f"no spatial augmentation for feature {feature_name} "
+                     f"(supported: {', '.join(features_with('rotatable'))})")
+    equalize_db = float(data.equalize_db) if capability(feature_name, "level_channels") else 0.0
+    if data.equalize_db > 0 and not equalize_db:
+        notes.append(f"no random equalisation for feature {feature_name} "
+                     f"(supported: {', '.join(features_with('level_channels'))})")
+    if data.mix > 0:
+        require_capability(feature_name, "mixable", "data.mix", source)
+    return augment, equalize_db, notes
+
+
 class SELDWindows(Dataset):
     """Map-style dataset over windows of cached recordings, indexed by :class:`WindowKey` (from
     :class:`WindowSampler`, whose ``len`` is the real epoch length)."""
@@ -230,15 +244,13 @@ class SELDWindows(Dataset):
         self.rotations = FoaRotations() if augment else None
         self.masking = masking
         self.equalizer = None
+        name = cache.feature_config.name
         if equalize_db > 0:
-            name = cache.feature_config.name
-            if name not in LEVEL_CHANNELS:
-                raise ValueError(f"random equalisation supports the features {', '.join(LEVEL_CHANNELS)}, not {name!r}")
-            self.equalizer = RandomEqualizer(equalize_db, LEVEL_CHANNELS[name])
-        self.can_mix = cache.feature_config.name in AUGMENTABLE_FEATURES
-        if augment and not self.can_mix:
-            raise ValueError(f"spatial augmentation supports the features {AUGMENTABLE_FEATURES}, "
-                             f"not {cache.feature_config.name!r}")
+            require_capability(name, "level_channels", source=cache.folder)
+            self.equalizer = RandomEqualizer(equalize_db, capability(name, "level_channels"))
+        self.can_mix = bool(capability(name, "mixable"))
+        if augment:
+            require_capability(name, "rotatable", source=cache.folder)
 
     @property
     def num_augmentations(self) -> int:
@@ -253,9 +265,7 @@ class SELDWindows(Dataset):
     def __getitem__(self, key: WindowKey) -> dict[str, np.ndarray]:
         item, inside = self._raw_window(key)
         if key.partner is not None:
-            if not self.can_mix:
-                raise ValueError(f"window mixing supports the features {AUGMENTABLE_FEATURES}, "
-                                 f"not {self.cache.feature_config.name!r}")
+            require_capability(self.cache.feature_config.name, "mixable", source=self.cache.folder)
             other, other_inside = self._raw_window(key.partner)
             item["audio"] = mix_logmel_iv(self._silence_outside(item["audio"], inside),
                                           self._silence_outside(other["audio"], other_inside), key.gain_db)

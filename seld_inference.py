@@ -8,8 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from feature.base import capability, require_capability
 from feature.cache import normalize_features
-from seld_data_loader import AUGMENTABLE_FEATURES, FoaRotations, WindowGrid, crop_padded, window_grid
+from seld_data_loader import FoaRotations, WindowGrid, crop_padded, window_grid
 from seld_decoding import FramedOutput
 from seld_model import ModelBundle
 from util.config import InferenceConfig
@@ -166,7 +167,7 @@ TTA_SIZES: tuple[int, ...] = (1, 4, 8, 16)
 def resolved_tta(tta: int, feature_name: str) -> int:
     """The number of test-time transforms: ``tta``, or for 0 (auto) 16 with ``logmel_iv`` features and 1 otherwise."""
     if tta == 0:
-        return TTA_SIZES[-1] if feature_name in AUGMENTABLE_FEATURES else 1
+        return TTA_SIZES[-1] if capability(feature_name, "rotatable") else 1
     return int(tta)
 
 
@@ -211,9 +212,8 @@ def transformed_outputs(model: torch.nn.Module, features: np.ndarray, stats: tup
     n = resolved_tta(inference.tta, feature_name)
     if n not in TTA_SIZES:
         raise InputError(None, f"inference.tta must be one of {TTA_SIZES}, got {n}")
-    if n > 1 and feature_name not in AUGMENTABLE_FEATURES:
-        raise InputError(None, f"test-time augmentation (inference.tta={n}) needs {' or '.join(AUGMENTABLE_FEATURES)} "
-                               f"features, not {feature_name}")
+    if n > 1:
+        require_capability(feature_name, "rotatable", f"test-time augmentation (inference.tta={n})")
     window, hop, margin = plan
     rotations = FoaRotations()
     outputs = []

@@ -22,6 +22,7 @@ from seld_inference import TTA_SIZES, infer_ensemble
 from seld_model import ModelBundle, load_ensemble, official_bundle, visual_member, write_checkpoint
 from util.checkpoint import read_state_dict
 from util.config import InferenceConfig
+from util.cli import add_quiet_argument
 from util.errors import InputError
 from util.fileio import output_folder
 from util.layout import list_recordings
@@ -123,7 +124,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
                         help="moving average of the output over this many label frames before decoding (odd; 1 = "
                              "none; default: the checkpoint's inference.smooth_frames)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet_argument(parser)
 
 
 def _files_by_name(path: Path | None, suffix: str, names: dict[str, Path]) -> dict[str, Path]:
@@ -205,7 +206,7 @@ def run_predict(args: argparse.Namespace) -> int:
                if v is not None})
         detections: dict = {}
         results = predict_recordings(members, wavs, args.out, _visual_inputs(loaded, wavs, args, detections),
-                                     inference, progress=not args.no_progress)
+                                     inference, progress=not args.quiet)
     print(f"wrote {len(wavs)} prediction CSV(s), .npy outputs and DOA plots to {args.out}")
     if args.render:
         _render_predictions(results, wavs, args, detections)
@@ -229,5 +230,5 @@ def _render_predictions(results: dict[str, list[Event]], wavs: dict[str, Path], 
         det = detections.get(name) or (read_detections(files[name]) if name in files else None)
         out = Path(args.out) / f"{name}_render.mp4"
         render_video(videos[name], results[name], out, detections=det,
-                     audio=None if has_audio(videos[name]) else wavs[name], progress=not args.no_progress)
+                     audio=None if has_audio(videos[name]) else wavs[name], progress=not args.quiet)
         print(f"wrote {out}")

@@ -40,15 +40,16 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from feature.base import FeatureConfig, extractor_class, with_official_val_padding
+from feature.base import FeatureConfig, capability, extractor_class, with_official_val_padding
 from feature.cache import FeatureCache, default_cache_dir
 from feature.extract import CropFeatures, build_feature_cache
 from net.adpit import ADPITLoss
 from net.spec import InputSpec
-from seld_data_loader import (AUGMENTABLE_FEATURES, LEVEL_CHANNELS, SAMPLING_SCHEMES, FoaRotations, SELDWindows,
-                              TimeFrequencyMasking, WindowSampler, build_visual_source, make_train_loader)
+from seld_data_loader import (SAMPLING_SCHEMES, SELDWindows, TimeFrequencyMasking, WindowSampler,
+                              build_visual_source, make_train_loader, supported_augmentation)
 from seld_model import ModelBundle, build_bundle, checkpoint_config, read_checkpoint, write_checkpoint
 from util.checkpoint import rng_state, set_rng_state, state_dict_mismatch
+from util.cli import add_quiet_argument
 from util.config import RunConfig, TrainConfig, config_to_dict, resolve_run_paths, save_config
 from util.errors import InputError
 from util.fileio import remove_empty_folders, write_text_atomic
@@ -212,7 +213,7 @@ def input_spec(cache: FeatureCache, cfg: RunConfig, window_frames: int, visual_s
     """The network's input sizes from the feature cache and the config."""
     channels, bins = cache.feature_shape
     visual = "none" if not visual_shape else cfg.data.visual
-    intensity = FoaRotations.IV_XYZ if cache.feature_config.name == "logmel_iv" else ()
+    intensity = capability(cache.feature_config.name, "intensity_channels")
     return InputSpec(audio_channels=channels, audio_bins=bins, window_frames=window_frames,
                      frames_per_label=cache.frames_per_label, visual=visual, visual_shape=tuple(visual_shape),
                      with_distance=cfg.model.with_distance, intensity_channels=tuple(intensity))
@@ -281,21 +282,13 @@ def build_training_data(cfg: RunConfig, cache: FeatureCache, visual, window_fram
             log.warning("%d training recordings without visual input left out", len(train_recs) - len(kept))
         train_recs = kept or train_recs
     val_recs = [r for r in cache.recordings(cfg.data.val_split) if cache.has_labels(r)]
-    augment = cfg.data.augment and cache.feature_config.name in AUGMENTABLE_FEATURES
-    if cfg.data.augment and not augment:
-        log.warning("no spatial augmentation for feature %s (supported: %s)", cache.feature_config.name,
-                    ", ".join(AUGMENTABLE_FEATURES))
-    equalize_db = cfg.data.equalize_db if cache.feature_config.name in LEVEL_CHANNELS else 0.0
-    if cfg.data.equalize_db > 0 and not equalize_db:
-        log.warning("no random equalisation for feature %s (supported: %s)", cache.feature_config.name,
-                    ", ".join(LEVEL_CHANNELS))
+    augment, equalize_db, notes = supported_augmentation(cfg.data, cache.feature_config.name, cache.folder)
+    for note in notes:
+        log.warning("%s", note)
     dataset = SELDWindows(cache, train_recs, window_frames, output_hop, visual,
                           augment=augment, masking=TimeFrequencyMasking() if cfg.data.masking else None,
                           equalize_db=equalize_db, official_label_offset=cfg.data.official_label_offset,
                           crop_features=crop_features_of(cfg, cache, train_recs))
-    if cfg.data.mix > 0 and not dataset.can_mix:
-        raise InputError(cache.folder, f"data.mix supports the features {', '.join(AUGMENTABLE_FEATURES)}, "
-                                       f"not {cache.feature_config.name}")
     if cfg.data.sampling not in SAMPLING_SCHEMES:
         raise InputError(None, f"data.sampling must be one of {', '.join(SAMPLING_SCHEMES)}, "
                                f"got {cfg.data.sampling!r}")
@@ -711,7 +704,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="any config value, e.g. --set train.schedule=step --set model.params={gru_hidden: 64}")
     parser.add_argument("--stop-after", type=int, default=None,
                         help="stop (and checkpoint) after N iterations in total")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--print-config", nargs="*", default=None, metavar="KEY",
+                        help="print the resolved config (defaults < --config < flags < --set) as YAML and exit without "
+                             "training; with KEYs (e.g. data.feature model.name) only their values, one per line")
+    add_quiet_argument(parser)
     defaults = config_to_dict(RunConfig())
     for action in parser._actions:  # the config value a flag overrides, as its shown default
         key = TRAIN_FLAGS.get(action.dest)
@@ -737,15 +733,43 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return cfg
 
 
+def config_text(cfg: RunConfig, keys: list[str]) -> str:
+    """``cfg`` as YAML, or with ``keys`` (``section.name``, e.g. ``data.feature``) their values one per line
+    (strings as they are, other values as YAML flow); InputError for an unknown key."""
+    import yaml
+
+    d = config_to_dict(cfg)
+    if not keys:
+        return yaml.safe_dump(d, sort_keys=False)
+    lines = []
+    for key in keys:
+        value: object = d
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                raise InputError(None, f"--print-config: unknown config key {key!r} (sections: {', '.join(d)})")
+            value = value[part]
+        if not isinstance(value, str):  # a YAML flow value: true, 0.0005, {}, [128, 64] (no document end "...")
+            value = yaml.safe_dump(value, default_flow_style=True, width=10**6).removesuffix("\n").removesuffix("\n...")
+        lines.append(value)
+    return "\n".join(lines) + "\n"
+
+
 def run_train(args: argparse.Namespace) -> int:
-    """Train a SELD network (or resume a run); writes a run folder with config, logs, TensorBoard, checkpoints."""
+    """Train a SELD network (or resume a run); writes a run folder with config, logs, TensorBoard, checkpoints.
+    With ``--print-config``: prints the resolved config and returns without training."""
+    if args.print_config is not None:
+        if args.resume is not None:
+            raise InputError(args.resume, "--print-config shows a new run's config; a resumed run keeps its "
+                                          "config.yaml")
+        sys.stdout.write(config_text(config_from_args(args), args.print_config))
+        return 0
     try:
         if args.resume is not None:
-            result = train(None, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress,
+            result = train(None, resume=args.resume, stop_after=args.stop_after, progress=not args.quiet,
                            max_iters=args.max_iters)
         else:
             result = train(config_from_args(args), args.out, stop_after=args.stop_after,
-                           progress=not args.no_progress, run_dir=args.run_dir)
+                           progress=not args.quiet, run_dir=args.run_dir)
     except KeyboardInterrupt:
         print("interrupted; continue with: seld.py train --resume <run folder>", file=sys.stderr)
         return 130

@@ -27,6 +27,7 @@ from seld_data_loader import crop_padded
 from seld_decoding import FramedOutput, check_smooth_frames, decode_recording, save_output_npy, write_events_csv
 from seld_inference import TTA_SIZES, infer_ensemble, infer_recording, resolved_tta, window_plan
 from seld_model import load_ensemble, visual_member
+from util.cli import SPLIT_CHOICES, add_quiet_argument
 from util.config import InferenceConfig, RunConfig, resolve_run_path
 from util.errors import InputError
 from util.evaluation_key import evaluation_key, forget_key, is_current, write_key
@@ -147,7 +148,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="dataset root (STARSS23 layout, with metadata; default: the dataset the checkpoint was "
                              "trained on, its config's data.data_dir)")
-    parser.add_argument("--split", default=None, choices=("train", "val", "test"),
+    parser.add_argument("--split", default=None, choices=SPLIT_CHOICES[:-1],
                         help="split to evaluate (default: the run's data.test_split, test)")
     parser.add_argument("--out", required=True, type=Path, help="output folder (npy, CSVs, metrics.json, PNG)")
     parser.add_argument("--cache-dir", type=Path, default=None,
@@ -169,6 +170,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: the checkpoint's inference.tta)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--workers", type=int, default=2, help="feature extraction processes")
+    add_quiet_argument(parser)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -207,7 +209,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if loaded.spec.visual != "none" and not cfg.model.audio_only:
         visual = build_visual_source(dataclasses.replace(cfg.data, data_dir=str(data_dir)), cache_dir)
     result = validate(lambda feats, vis: infer_ensemble(members, feats, vis, inference), cache, recs, visual,
-                      inference, args.out, metric=args.metric, progress=True, plots=True)
+                      inference, args.out, metric=args.metric, progress=not args.quiet, plots=True)
     write_key(args.out, key, args.checkpoint)
     fig = result.pop("figure", None)
     if fig is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from synth.config import DEFAULT_ANNOTATIONS, PRESETS, SYNTH_FORMATS, SynthesisConfig, default_annotations, scene_source
 from synth.dataset import check_writable, default_workers, synthesize_dataset
-from util.cli import DefaultsHelpFormatter, run_main
+from util.cli import DefaultsHelpFormatter, add_quiet_argument, run_main
 from util.errors import InputError
 
 
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detection-false-positives", type=float, default=None,
                         help="false-positive boxes per label frame (Poisson mean; default "
                              f"{defaults.detection_false_positive_rate:g})")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(parser)
 
 
 def _parse_size(text: str) -> tuple[int, int]:

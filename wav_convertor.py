@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import oaconvolve
 
-from util.cli import DefaultsHelpFormatter, run_main
+from util.cli import DefaultsHelpFormatter, add_quiet_argument, run_main
 from util.audio_io import read_audio, write_audio
 from util.conventions import NUM_AUDIO_CHANNELS, SPEED_OF_SOUND_M_S
 from util.errors import InputError
@@ -145,13 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default="dev", help="dataset stage suffix: dev or eval (default: dev)")
     parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
                         help="parallel processes")
+    add_quiet_argument(parser)
     args = parser.parse_args(argv)
     return run_main(run, args)
 
 
 def run(args: argparse.Namespace) -> int:
     """Render the binaural copies and report where they went."""
-    done = convert_dataset(args.data_dir, args.stage, args.workers)
+    done = convert_dataset(args.data_dir, args.stage, args.workers, progress=not args.quiet)
     print(f"binaural: {len(done)} files rendered into {DatasetLayout(args.data_dir, args.stage).audio_dir('binaural')}")
     return 0
 

@@ -24,11 +24,13 @@ import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from util.conventions import LABEL_HOP_S, SAMPLE_RATE
+from util.errors import InputError
 from util.layout import AUDIO_CHANNELS
 
 
@@ -146,6 +148,16 @@ class FeatureExtractor(ABC):
     normalise: ClassVar[bool] = True
     #: default settings (the FeatureConfig fields this extractor uses differently from the dataclass defaults)
     defaults: ClassVar[dict[str, Any]] = {}
+    # capabilities (see CAPABILITIES): what the augmentations and test-time transforms may do to these features
+    #: the FOA rotations / reflections (seld_data_loader.FoaRotations) know the channel layout
+    rotatable: ClassVar[bool] = False
+    #: two windows can be mixed into one (feature.foa.mix_logmel_iv knows the layout)
+    mixable: ClassVar[bool] = False
+    #: leading channels that are log spectra in dB (0 = none): a filter applied to every microphone channel alike
+    #: adds one dB curve to each of them and leaves the spatial channels (ratios, phases) as they are
+    level_channels: ClassVar[int] = 0
+    #: channels of the x, y, z components of a normalised intensity vector (empty = none)
+    intensity_channels: ClassVar[tuple[int, ...]] = ()
 
     def __init__(self, config: FeatureConfig):
         config.validate()
@@ -259,6 +271,48 @@ def extractor_class(name: str) -> type[FeatureExtractor]:
     if name not in _REGISTRY:
         raise ValueError(f"unknown feature {name!r}; choose from {sorted(_REGISTRY)}")
     return _REGISTRY[name]
+
+
+#: capability (a FeatureExtractor class attribute) -> what needs it, for the messages of :func:`require_capability`
+CAPABILITIES: dict[str, str] = {
+    "rotatable": "spatial augmentation (data.augment) and test-time augmentation (inference.tta)",
+    "mixable": "window mixing (data.mix)",
+    "level_channels": "random equalisation (data.equalize_db)",
+    "intensity_channels": "intensity-vector transforms",
+}
+
+
+def capability(feature_name: str, name: str) -> Any:
+    """The value of capability ``name`` (see :data:`CAPABILITIES`) of feature ``feature_name``; its false value
+    (False, 0, ()) for a name no extractor registered."""
+    if name not in CAPABILITIES:
+        raise ValueError(f"unknown feature capability {name!r}; known: {', '.join(CAPABILITIES)}")
+    import feature  # noqa: F401
+
+    cls = _REGISTRY.get(feature_name)
+    return getattr(cls if cls is not None else FeatureExtractor, name)
+
+
+def features_with(name: str) -> list[str]:
+    """Registered feature names whose extractor has capability ``name``."""
+    return [n for n in extractor_names() if capability(n, name)]
+
+
+def capability_problem(feature_name: str, name: str, use: str | None = None) -> str | None:
+    """None if feature ``feature_name`` has capability ``name``, else the one message saying so:
+    ``<use> supports the features <those with it>, not '<feature_name>'`` (``use`` defaults to the capability's
+    entry in :data:`CAPABILITIES`)."""
+    if capability(feature_name, name):
+        return None
+    return f"{use or CAPABILITIES[name]} supports the features {', '.join(features_with(name))}, not {feature_name!r}"
+
+
+def require_capability(feature_name: str, name: str, use: str | None = None, source: str | Path | None = None) -> None:
+    """Raise InputError(source, :func:`capability_problem`) unless feature ``feature_name`` has capability
+    ``name``."""
+    problem = capability_problem(feature_name, name, use)
+    if problem is not None:
+        raise InputError(source, problem)
 
 
 def build_extractor(name_or_config: str | FeatureConfig, **overrides: Any) -> FeatureExtractor:

@@ -26,6 +26,7 @@ class LogmelILDIPD(LogmelExtractor):
 
     name = "logmel_ild_ipd"
     formats = ("binaural",)
+    level_channels = 2
 
     @property
     def num_channels(self) -> int:

@@ -24,6 +24,7 @@ from feature.base import (FeatureConfig, FeatureExtractor, build_extractor, extr
 from feature.cache import FEATURE_DTYPES, STATS_FILE, FeatureCache, cache_folder, default_cache_dir
 from feature.labels import read_adpit_targets
 from util.audio_io import audio_info, read_audio
+from util.cli import add_quiet_argument
 from util.errors import InputError
 from util.fileio import atomic_path, make_folder
 from util.layout import AUDIO_FORMATS, SPLITS, DatasetLayout, Recording
@@ -266,15 +267,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="root of feature caches (default: <data-dir>/cache, where training looks too)")
     parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)), help="parallel processes")
-    parser.add_argument("--splits", default=",".join(SPLITS), help=f"comma-separated subset of {','.join(SPLITS)}")
+    parser.add_argument("--split", "--splits", dest="splits", default="all", metavar="SPLIT",
+                        help=f"split to featurise: {', '.join(SPLITS)} or all (or a comma-separated list)")
     parser.add_argument("--dtype", choices=FEATURE_DTYPES, default="float32", help="storage type of features")
     parser.add_argument("--set", dest="settings", action="append", type=_parse_setting, default=[], metavar="KEY=VALUE",
                         help="override a feature setting, e.g. --set n_mels=128 --set fmax_hz=12000 (repeatable)")
+    add_quiet_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Extract features and ADPIT labels of a dataset into a feature cache."""
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    splits = list(SPLITS) if splits == ["all"] else splits
     unknown = set(splits) - set(SPLITS)
     if unknown:
         raise InputError(None, f"unknown split(s) {sorted(unknown)}; choose from {', '.join(SPLITS)}")
@@ -288,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
                                f"choose from {extractor_names(args.format)}")
     cache_dir = args.cache_dir if args.cache_dir is not None else default_cache_dir(args.data_dir)
     cache = build_feature_cache(args.data_dir, args.format, config, cache_dir=cache_dir, workers=args.workers,
-                                splits=splits, dtype=args.dtype)
+                                splits=splits, dtype=args.dtype, progress=not args.quiet)
     counts = {s: len(cache.recordings(s)) for s in SPLITS}
     print(f"feature cache: {cache.folder}  ({', '.join(f'{k} {v}' for k, v in counts.items() if v)} recordings, "
           f"feature shape {cache.feature_shape}, {cache.frames_per_label} frames per label frame)")

@@ -51,6 +51,10 @@ class LogmelIV(LogmelExtractor):
 
     name = "logmel_iv"
     formats = ("foa",)
+    rotatable = True
+    mixable = True
+    level_channels = NUM_AUDIO_CHANNELS
+    intensity_channels = (6, 4, 5)  # x, y, z (the channels hold y, z, x in ACN order)
 
     @property
     def num_channels(self) -> int:

@@ -58,6 +58,7 @@ class LogmelGCC(LogmelExtractor):
 
     name = "logmel_gcc"
     formats = ("mic",)
+    level_channels = NUM_AUDIO_CHANNELS
 
     @property
     def num_channels(self) -> int:
@@ -74,6 +75,7 @@ class SalsaLite(FeatureExtractor):
 
     name = "salsalite"
     formats = ("mic",)
+    level_channels = NUM_AUDIO_CHANNELS
     defaults = {"n_fft": 1024, "win_length": 960, "hop_length": 480, "fmin_hz": 50.0, "fmax_hz": 9000.0,
                 "fmax_doa_hz": 2000.0}
 

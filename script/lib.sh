@@ -11,8 +11,10 @@
 #   RUN_ROOT      root of run folders [runs]
 #   NAME          run name; runs/<timestamp>_${NAME} [per script]
 #   MAX_ITERS, BATCH_SIZE, LR, WINDOW, VAL_EVERY, DEVICE, WORKERS, SEED, MODEL, FEATURE, THRESHOLD
-#   RECIPE        a run preset configs/${RECIPE}.yaml that the training stage starts from (flags above still
-#                 override it); none = no preset [baseline_official when MODEL=avcrnn FEATURE=amp_phasediff, else none]
+#   RECIPE        the run preset configs/${RECIPE}.yaml that the training stage starts from (flags above still
+#                 override it); none = no preset [baseline_official when MODEL=avcrnn FEATURE=amp_phasediff, else the
+#                 script's own: foa | mic | binaural | vit]
+#   FORMAT, VISUAL  audio format and visual input instead of the recipe's
 #   TTA           test-time augmentation of the evaluation stage: 1, 4, 8 or 16 FOA transforms [checkpoint's]
 #   SPLIT         split the evaluation stage reports: test | val | train [the run's data.test_split, test]
 #   CPU_THREADS   torch CPU threads [1 on machines without CUDA, else torch's default]
@@ -123,28 +125,31 @@ stage_visual() {  # none | vectors | frames
   esac
 }
 
-# the newest run folder named *_$NAME whose config trained on $DATA_DIR (empty if none)
+# the newest run folder named *_$NAME whose config trained on $DATA_DIR (empty if none): seld.py runs latest
 latest_run() {
-  local dir
-  for dir in $(ls -d "$RUN_ROOT"/*_"$NAME" 2>/dev/null | sort -r); do
-    if [[ -f "$dir/config.yaml" ]] && "$PY" -c 'import os, sys, yaml
-d = yaml.safe_load(open(sys.argv[1]))["data"]["data_dir"]
-sys.exit(0 if os.path.realpath(d) == os.path.realpath(sys.argv[2]) else 1)' "$dir/config.yaml" "$DATA_DIR"; then
-      echo "$dir"
-      return
-    fi
-  done
+  "$PY" seld.py runs latest --out "$RUN_ROOT" --name "$NAME" --data-dir "$DATA_DIR"
 }
 
-# the run preset of the training stage: $RECIPE, or baseline_official for the AV baseline's network and features
-recipe_of() {  # MODEL FEATURE
+# the run preset of the training stage: $RECIPE, or baseline_official for the AV baseline's network and features,
+# else DEFAULT (the script's own preset; none = no preset)
+recipe_of() {  # MODEL FEATURE [DEFAULT]
   if [[ -n "${RECIPE:-}" ]]; then
     echo "$RECIPE"
   elif [[ "$1" == avcrnn && "$2" == amp_phasediff ]]; then
     echo baseline_official
   else
-    echo none
+    echo "${3:-none}"
   fi
+}
+
+# the settings of a recipe (configs/$1.yaml, or the defaults for none) with the FEATURE / MODEL / VISUAL / FORMAT
+# overrides, resolved by seld.py train --print-config: prints "FORMAT FEATURE MODEL VISUAL"
+recipe_settings() {  # RECIPE
+  local -a preset=()
+  if [[ "$1" != none ]]; then preset=(--config "$1"); fi
+  "$PY" seld.py train "${preset[@]}" ${FORMAT:+--format "$FORMAT"} ${FEATURE:+--feature "$FEATURE"} \
+    ${MODEL:+--model "$MODEL"} ${VISUAL:+--visual "$VISUAL"} \
+    --print-config data.audio_format data.feature model.name data.visual | paste -sd' '
 }
 
 # stage 5: training; sets RUN_DIR. Resumes the latest unfinished run of this NAME on this dataset, skips a
@@ -160,7 +165,7 @@ stage_train() {  # FORMAT FEATURE MODEL VISUAL
   if [[ -n "$latest" && -f "$latest/summary.json" ]]; then
     RUN_DIR=$latest
     local trained
-    trained=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["iterations"])' "$RUN_DIR/summary.json")
+    trained=$("$PY" seld.py runs iterations "$RUN_DIR")
     if [[ -n "${MAX_ITERS:-}" && "$MAX_ITERS" -gt "$trained" ]]; then
       log "train: $RUN_DIR has finished after $trained iterations, fewer than MAX_ITERS=$MAX_ITERS; skipped. To train" \
           "it on to $MAX_ITERS: .venv/bin/python seld.py train --resume $RUN_DIR --max-iters $MAX_ITERS (or set NAME" \
@@ -244,10 +249,16 @@ stage_evaluate() {  # [RUN_DIR or checkpoint ...]
     ${THRESHOLD:+--threshold "$THRESHOLD"} ${TTA:+--tta "$TTA"} | tee "$out.log"
 }
 
-# the whole recipe of one training script
-run_recipe() {  # FORMAT FEATURE MODEL VISUAL
-  local format=$1 feature=$2 model=$3 visual=$4
+# the whole recipe of one training script: the preset RECIPE (default: the script's own, configs/<DEFAULT>.yaml;
+# baseline_official for MODEL=avcrnn FEATURE=amp_phasediff) with the FORMAT / FEATURE / MODEL / VISUAL overrides
+run_recipe() {  # DEFAULT_RECIPE
+  local format feature model visual
   stage_setup
+  RECIPE=$(recipe_of "${MODEL:-}" "${FEATURE:-}" "$1")
+  export RECIPE
+  read -r format feature model visual < <(recipe_settings "$RECIPE")
+  [[ -n "$visual" ]] || { echo "error: could not resolve the settings of recipe $RECIPE" >&2; exit 2; }
+  NAME=${NAME:-${RECIPE}}
   stage_dataset
   if [[ "$format" == binaural ]]; then stage_binaural; fi
   stage_features "$format" "$feature"

@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Creates ./.venv and installs requirements.txt into it. Idempotent: a second run only checks a stamp.
-# Usage: bash script/setup.sh            (PYTHON=python3.12 bash script/setup.sh to choose the interpreter)
+# Creates ./.venv and installs requirements.txt (or the requirements file given, e.g. requirements-test.txt, which
+# includes it) into it. Idempotent: a second run only checks a stamp.
+# Usage: bash script/setup.sh [requirements-test.txt]   (PYTHON=python3.12 bash script/setup.sh to choose the interpreter)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+requirements=${1:-requirements.txt}
+if [[ ! -f "$requirements" ]]; then
+  echo "[setup] error: $requirements: no such requirements file" >&2
+  exit 1
+fi
 venv=.venv
 stamp="$venv/.requirements.sha256"
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+# the stamp hashes every requirements file installed so far (requirements-test.txt includes requirements.txt): a
+# plain setup after the test setup installs nothing new and keeps the test stamp
+want=$(cat requirements.txt "$requirements" | sha256sum | cut -d' ' -f1)
+test_want=$(cat requirements.txt requirements-test.txt | sha256sum | cut -d' ' -f1)
 
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/python" ]]; then
+if [[ -f "$stamp" && -x "$venv/bin/python" ]] && { [[ "$(cat "$stamp")" == "$want" ]] ||
+     [[ "$requirements" == requirements.txt && "$(cat "$stamp")" == "$test_want" ]]; }; then
   exit 0
 fi
 
@@ -27,9 +37,9 @@ if [[ ! -d "$venv/lib" ]] && (( free_gb < min_free_gb )); then
        "${min_free_gb} GB (free space, or set SETUP_MIN_FREE_GB to lower the check)" >&2
   exit 1
 fi
-echo "[setup] creating $venv with $python_bin and installing requirements.txt (about a minute on first run)"
+echo "[setup] creating $venv with $python_bin and installing $requirements (about a minute on first run)"
 [[ -x "$venv/bin/python" ]] || "$python_bin" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null
-"$venv/bin/python" -m pip install --quiet -r requirements.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+"$venv/bin/python" -m pip install --quiet -r "$requirements" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 echo "$want" > "$stamp"
 echo "[setup] done"

@@ -4,4 +4,4 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NAME=${NAME:-bin_${MODEL:-seldnet}}
-run_recipe binaural "${FEATURE:-logmel_ild_ipd}" "${MODEL:-seldnet}" "${VISUAL:-vectors}"
+run_recipe binaural  # configs/binaural.yaml (RECIPE=NAME for another preset)

@@ -6,4 +6,4 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NAME=${NAME:-foa_${MODEL:-seldnet}}
-run_recipe foa "${FEATURE:-logmel_iv}" "${MODEL:-seldnet}" "${VISUAL:-vectors}"
+run_recipe foa  # configs/foa.yaml (RECIPE=NAME for another preset)

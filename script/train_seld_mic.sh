@@ -4,4 +4,4 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NAME=${NAME:-mic_${MODEL:-seldnet}}
-run_recipe mic "${FEATURE:-logmel_gcc}" "${MODEL:-seldnet}" "${VISUAL:-vectors}"
+run_recipe mic  # configs/mic.yaml (RECIPE=NAME for another preset)

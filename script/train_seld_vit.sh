@@ -4,4 +4,4 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NAME=${NAME:-foa_av_vit}
-run_recipe foa "${FEATURE:-logmel_iv}" av_vit frames
+run_recipe vit  # configs/vit.yaml (RECIPE=NAME for another preset)

@@ -12,10 +12,10 @@ import torch
 
 import seld
 import seld_trainer
-from feature.base import build_extractor
+from feature.base import build_extractor, capability, features_with
 from feature.cache import FeatureCache
 from feature.labels import merge_adpit
-from seld_data_loader import (LEVEL_CHANNELS, RandomEqualizer, SELDWindows, TimeFrequencyMasking, WindowKey,
+from seld_data_loader import (RandomEqualizer, SELDWindows, TimeFrequencyMasking, WindowKey,
                               WindowSampler, crop_padded, epoch_windows, inference_windows)
 from seld_inference import combine_outputs, sliding_window_inference
 from util.checkpoint import load_checkpoint, save_checkpoint
@@ -116,14 +116,14 @@ def test_random_equalizer_adds_one_bounded_smooth_curve_to_the_level_channels():
     assert np.abs(np.diff(curve[0, 0], 2)).max() > 1e-4  # not a flat gain: knots bend it
 
 
-@pytest.mark.parametrize("name", sorted(LEVEL_CHANNELS))
+@pytest.mark.parametrize("name", features_with("level_channels"))
 def test_level_channels_are_the_only_ones_a_gain_changes(name):
-    """The premise of RandomEqualizer: scaling the audio by +6.02 dB shifts exactly the LEVEL_CHANNELS of each
+    """The premise of RandomEqualizer: scaling the audio by +6.02 dB shifts exactly the level channels of each
     feature by 6.02 dB and leaves its spatial channels unchanged."""
     extractor = build_extractor(name)
     audio = np.random.default_rng(1).normal(scale=0.05, size=(extractor.input_channels, 24000)).astype(np.float32)
     base, louder = extractor.extract(audio), extractor.extract(2.0 * audio)
-    level = LEVEL_CHANNELS[name]
+    level = capability(name, "level_channels")
     assert np.allclose(louder[:level] - base[:level], 20 * np.log10(2.0), atol=0.02)
     assert np.allclose(louder[level:], base[level:], atol=1e-3)
 

@@ -182,7 +182,7 @@ def test_every_cli_shows_its_defaults_in_help(monkeypatch):
     # known answers, as printed
     for argv, expected in ((["seld.py", "train"], r"--batch-size.*\n.*\(default: 16, config\s+train\.batch_size\)"),
                            (["seld.py", "evaluate"], r"SELD metric \(default: dcase2023\)"),
-                           (["seld.py", "extract"], r"\(default: train,val,test,eval\)"),
+                           (["seld.py", "extract"], r"\(default: all\)"),
                            (["synthesize_dataset.py"], r"--seed SEED .*\(default:\s+0\)"),
                            (["object_detection.py"], r"\(default:\s+fasterrcnn_mobilenet_v3_large_320_fpn\)")):
         out = subprocess.run([str(REPO / ".venv" / "bin" / "python"), *argv, "--help"], capture_output=True,

@@ -38,7 +38,7 @@ class DataConfig:
     augment: bool = True                    # FOA rotations/reflections of audio, labels and video (logmel_iv only)
     masking: bool = True                    # SpecAugment-style time/frequency masks on the training features
     equalize_db: float = 6.0                # random smooth filter of up to +-this dB on the log spectra; 0 = off
-    #                                         (features in seld_data_loader.LEVEL_CHANNELS only)
+    #                                         (features with FeatureExtractor.level_channels)
     mix: float = 0.0                        # share of training windows with a second window mixed in (logmel_iv only)
     sampling: str = "tiled"                 # tiled: each epoch tiles every recording once (shuffled);
     #                                         random_crop: the AV baseline's, a recording drawn uniformly and a
