@@ -15,6 +15,7 @@ Also available as ``python seld.py detect``.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from util.conventions import DETECTION_SCORE_THRESHOLD, LABEL_FPS, VIDEO_SIZE
 from util.detection_io import Detections, write_detections
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording, list_recordings
-from util.video_io import iter_sampled_frames, num_sampled_frames, parse_size, video_info
+from util.video_io import iter_sampled_frames, num_sampled_frames, size_argument, video_info
 
 SPLITS = SPLIT_CHOICES
 
@@ -113,20 +114,11 @@ def detect_dataset(data_dir: str | Path, detector: Detector, split: str = "all",
     return written, skipped, failures
 
 
-def _size_arg(text: str) -> tuple[int, int] | None:
-    if text.lower() == "original":
-        return None
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the detection command (shared by this script and ``seld.py detect``)."""
     parser.add_argument("--data-dir", required=True, type=Path, help="STARSS23-layout dataset root")
     parser.add_argument("--split", choices=SPLITS, default="all", help="videos of this split")
-    parser.add_argument("--video-size", type=_size_arg, default=f"{VIDEO_SIZE[0]}x{VIDEO_SIZE[1]}",
+    parser.add_argument("--video-size", type=functools.partial(size_argument, allow_original=True), default=f"{VIDEO_SIZE[0]}x{VIDEO_SIZE[1]}",
                         metavar="WxH|original",
                         help="read video_<W>x<H>_dev/ (default %(default)s) or video_dev/ with 'original'")
     parser.add_argument("--backend", choices=backend_names(), default=DEFAULT_DETECTOR,

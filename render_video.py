@@ -37,7 +37,7 @@ from util.conventions import CLASS_COLORS, CLASS_NAMES, LABEL_FPS
 from util.detection_io import Detections, read_detections
 from util.errors import InputError
 from util.geometry import direction_to_equirect
-from util.video_io import has_audio, iter_frames, parse_size, video_info, VideoWriter
+from util.video_io import VideoWriter, has_audio, iter_frames, size_argument, video_info
 
 #: Fixed-point bits of sub-pixel marker positions (cv2 ``shift``).
 _SHIFT = 4
@@ -329,13 +329,6 @@ def _warn_beyond_end(source, events: Sequence[Event], duration_s: float) -> None
 
 
 # ------------------------------------------------------------------------------------- command line
-def _size(text: str) -> tuple[int, int]:
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``seld.py render`` / ``render_video.py``."""
     parser.add_argument("--video", required=True, type=Path, help="equirectangular 360-degree video (mp4)")
@@ -345,7 +338,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detections", type=Path, default=None,
                         help="detection file (object_detection.py / synthetic dataset): person boxes")
     parser.add_argument("--out", required=True, type=Path, help="rendered mp4")
-    parser.add_argument("--size", type=_size, default=None, metavar="WxH",
+    parser.add_argument("--size", type=size_argument, default=None, metavar="WxH",
                         help="output size, e.g. 960x480 (default: the input's)")
     sound = parser.add_mutually_exclusive_group()
     sound.add_argument("--audio", type=Path, default=None,

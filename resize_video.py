@@ -13,6 +13,7 @@ status is non-zero if any failed.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -24,7 +25,7 @@ from util.cli import SPLIT_CHOICES, DefaultsHelpFormatter, add_quiet_argument, r
 from util.conventions import VIDEO_SIZE
 from util.errors import InputError
 from util.layout import DatasetLayout, Recording, list_recordings
-from util.video_io import VideoWriter, iter_frames, parse_size, video_info
+from util.video_io import VideoWriter, iter_frames, size_argument, video_info
 
 SPLITS = SPLIT_CHOICES
 
@@ -92,20 +93,10 @@ def resize_dataset(data_dir: str | Path, size: tuple[int, int] = VIDEO_SIZE, spl
     return sorted(converted), skipped, errors
 
 
-def _size_arg(text: str) -> tuple[int, int]:
-    try:
-        size = parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-    if size[0] % 2 or size[1] % 2:
-        raise argparse.ArgumentTypeError(f"{text}: width and height must be even (H.264)")
-    return size
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--data-dir", required=True, type=Path, help="STARSS23-layout dataset root")
-    parser.add_argument("--size", type=_size_arg, default=f"{VIDEO_SIZE[0]}x{VIDEO_SIZE[1]}", metavar="WxH",
+    parser.add_argument("--size", type=functools.partial(size_argument, even=True), default=f"{VIDEO_SIZE[0]}x{VIDEO_SIZE[1]}", metavar="WxH",
                         help="output size (default %(default)s)")
     parser.add_argument("--split", choices=SPLITS, default="all", help="videos of this split")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),

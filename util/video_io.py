@@ -64,6 +64,22 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def size_argument(text: str, allow_original: bool = False, even: bool = False) -> tuple[int, int] | None:
+    """An argparse ``type`` for WIDTHxHEIGHT options: :func:`parse_size`, ``None`` for ``"original"`` when
+    ``allow_original``, even sizes only when ``even`` (H.264); argparse.ArgumentTypeError otherwise."""
+    import argparse
+
+    if allow_original and text.lower() == "original":
+        return None
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if even and (size[0] % 2 or size[1] % 2):
+        raise argparse.ArgumentTypeError(f"{text}: width and height must be even (H.264)")
+    return size
+
+
 def _open(path: Path) -> av.container.InputContainer:
     if not path.is_file():
         raise InputError(path, "video file not found")
