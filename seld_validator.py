@@ -31,6 +31,7 @@ from util.cli import SPLIT_CHOICES, add_quiet_argument
 from util.config import InferenceConfig, RunConfig, resolve_run_path
 from util.errors import InputError
 from util.evaluation_key import evaluation_key, forget_key, is_current, write_key
+from util.fileio import output_folder
 from util.layout import DatasetLayout, Recording
 from util.plots import plot_classwise_scores, plot_doa_trajectory
 from util.runtime import resolve_device
@@ -176,6 +177,12 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint (or an ensemble of several) on a labelled split: CSVs, metrics JSON and the printed
     metrics table."""
+    with output_folder(args.out):  # an output folder that cannot be made stops the command before any work
+        return _evaluate(args)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """The body of :func:`run_evaluate`, once its output folder exists."""
     import matplotlib.pyplot as plt
 
     from feature.base import FeatureConfig

@@ -77,6 +77,16 @@ def test_predict_checks_its_output_folder_first(tmp_path, capsys, not_checkpoint
     assert error_lines(capsys) == [f"error: {blocker / 'run1'}: cannot create the output folder (Not a directory)"]
 
 
+def test_evaluate_checks_its_output_folder_first(tmp_path, capsys, not_checkpoints):
+    """As predict: the output folder is made before the checkpoint is read or any recording evaluated."""
+    blocker = tmp_path / "results"
+    blocker.write_text("a file where the output folder should go\n")
+    path, _ = not_checkpoints["text"]
+    assert seld.main(["evaluate", "--checkpoint", str(path), "--data-dir", str(tmp_path),
+                      "--out", str(blocker / "eval")]) == 2
+    assert error_lines(capsys) == [f"error: {blocker / 'eval'}: cannot create the output folder (Not a directory)"]
+
+
 def test_predict_leaves_no_output_folder_after_failing(tmp_path, capsys, not_checkpoints):
     path, problem = not_checkpoints["wav"]
     out = tmp_path / "new" / "out"
