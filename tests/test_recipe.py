@@ -136,7 +136,7 @@ def test_tiny_training_run_with_the_preset(tiny_dataset, baseline_cache, tmp_pat
     run = tmp_path / "run"
     assert (run / "val_history.jsonl").read_text().count("\n") == 1
     csvs = sorted((run / "val" / "pred").rglob("*.csv"))
-    assert [c.parent.name for c in csvs] == ["dev-val-sony"]  # the tiny dataset's one validation clip (6 s)
+    assert len(csvs) == 1 and csvs[0].parent.name.startswith("dev-val-")  # the tiny dataset's one validation clip
     # the official grid writes the whole last window: 6 s -> windows at 0 .. 4.8 s -> rows up to frame 59
     npy = sorted((run / "val" / "output").rglob("*.npy"))[0]
     assert np.load(npy).shape[0] == 60
